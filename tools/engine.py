@@ -1,0 +1,265 @@
+"""In-process engine: runs the Pulumi program for one stack under the SDK's mocks and records every resource.
+
+The real CLI is not needed: the stack file's config is handed to the SDK the way the language host does it
+(`set_all_config` with the secret keys), `__main__.py` runs exactly as `pulumi up` would run it, and a
+monitor records what the program registers (type, name, wire-form inputs, parent and options).
+Tests, the offline preview and the policy pack all work from that record.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import runpy
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+
+# Pulumi's wire marker for a secret value: {SECRET_SIG: SECRET_VALUE_SIG, "value": ...}.
+SECRET_SIG = "4dabf18193072939515e22adb298388d"
+SECRET_VALUE_SIG = "1b47061264138c4ac30d75fd1eb44270"
+
+# Values the program may not read: a secure config value without its passphrase, a generated password.
+PLACEHOLDER_PREFIX = "offline-placeholder"
+
+
+class StackFileError(Exception):
+    """The project or stack file cannot be read; the message names the file and the reason."""
+
+
+class ProgramError(Exception):
+    """The program stopped with a user-facing error (pulumi.RunError), for example invalid stack config."""
+
+
+@dataclass
+class RecordedResource:
+    """One resource as the program registered it, in the engine's wire form."""
+
+    urn: str
+    type: str  # e.g. "kubernetes:apps/v1:Deployment"
+    name: str  # the Pulumi logical name
+    inputs: dict[str, Any]  # camelCase keys, numbers as floats, secrets wrapped with SECRET_SIG
+    parent: str = ""  # parent URN, "" for none
+    custom: bool = True
+    provider: str = ""
+    protect: bool = False
+    retain_on_delete: bool = False
+    delete_before_replace: bool = False
+    dependencies: list[str] = field(default_factory=list)
+    replace_on_changes: list[str] = field(default_factory=list)
+    ignore_changes: list[str] = field(default_factory=list)
+
+    @property
+    def is_kubernetes_object(self) -> bool:
+        return self.custom and self.type.startswith("kubernetes:") and "kind" in self.inputs
+
+
+@dataclass
+class Rendering:
+    """Everything one run of the program registered."""
+
+    project: str
+    stack: str
+    resources: list[RecordedResource]
+    outputs: dict[str, Any]  # stack outputs (pulumi.export), wire form
+    placeholder_keys: list[str]  # secure config keys the program saw as placeholders
+
+    def of_type(self, type_: str) -> list[RecordedResource]:
+        return [r for r in self.resources if r.type == type_]
+
+    def kubernetes_objects(self) -> list[dict[str, Any]]:
+        return [r.inputs for r in self.resources if r.is_kubernetes_object]
+
+
+def is_secret(value: Any) -> bool:
+    return isinstance(value, dict) and value.get(SECRET_SIG) == SECRET_VALUE_SIG
+
+
+def wrap_secret(value: Any) -> dict[str, Any]:
+    return {SECRET_SIG: SECRET_VALUE_SIG, "value": value}
+
+
+def project_name(project_dir: Path = PROJECT_DIR) -> str:
+    path = project_dir / "Pulumi.yaml"
+    try:
+        name = yaml.safe_load(path.read_text())["name"]
+    except (OSError, yaml.YAMLError, KeyError, TypeError) as error:
+        raise StackFileError(f"{path}: cannot read the project name ({error})") from None
+    return str(name)
+
+
+def read_stack_file(stack: str, project_dir: Path = PROJECT_DIR) -> dict[str, Any]:
+    """The parsed Pulumi.<stack>.yaml, with a clear error when it is missing or malformed."""
+    path = project_dir / f"Pulumi.{stack}.yaml"
+    if not path.is_file():
+        known = sorted(p.name[len("Pulumi.") : -len(".yaml")] for p in project_dir.glob("Pulumi.*.yaml"))
+        raise StackFileError(f"{path.name}: no such stack file; known stacks: {', '.join(known) or 'none'}")
+    try:
+        document = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as error:
+        raise StackFileError(f"{path.name}: not valid YAML: {error}") from None
+    if not isinstance(document, dict) or not isinstance(document.get("config", {}), dict):
+        raise StackFileError(f"{path.name}: expected a mapping with a 'config:' mapping at the top")
+    return document
+
+
+def _replace_secure(value: Any, placeholder: str) -> tuple[Any, bool]:
+    """Replaces each {secure: ...} in a config value by a placeholder; reports whether there was one."""
+    if isinstance(value, dict):
+        if set(value) == {"secure"}:
+            return placeholder, True
+        found = False
+        replaced = {}
+        for key, item in value.items():
+            replaced[key], inner = _replace_secure(item, placeholder)
+            found = found or inner
+        return replaced, found
+    if isinstance(value, list):
+        pairs = [_replace_secure(item, placeholder) for item in value]
+        return [item for item, _ in pairs], any(found for _, found in pairs)
+    return value, False
+
+
+def stack_config(stack: str, project_dir: Path = PROJECT_DIR) -> tuple[dict[str, str], list[str]]:
+    """The stack file's config as the language host passes it: fully qualified keys, string values, secret keys.
+
+    Structured values become JSON strings, as the CLI sends them. A secure value cannot be decrypted
+    offline, so the program sees a placeholder and the key is marked secret, as the CLI would mark it.
+    """
+    project = project_name(project_dir)
+    config: dict[str, str] = {}
+    secret_keys: list[str] = []
+    for raw_key, raw_value in read_stack_file(stack, project_dir).get("config", {}).items():
+        key = raw_key if ":" in str(raw_key) else f"{project}:{raw_key}"
+        value, secure = _replace_secure(raw_value, f"{PLACEHOLDER_PREFIX}-{key}")
+        if secure:
+            secret_keys.append(key)
+        if isinstance(value, str):
+            config[key] = value
+        elif isinstance(value, bool):
+            config[key] = "true" if value else "false"
+        else:
+            config[key] = json.dumps(value)
+    return config, secret_keys
+
+
+def _deterministic_password(name: str, length: float | None) -> str:
+    digest = hashlib.sha256(name.encode()).hexdigest()
+    return f"{PLACEHOLDER_PREFIX}-{digest}"[: int(length or 32)]
+
+
+def _make_mocks_and_monitor():
+    """Built lazily so that importing this module does not import the Pulumi SDK."""
+    import pulumi
+    from pulumi.runtime import mocks as pulumi_mocks
+
+    class PlatformMocks(pulumi.runtime.Mocks):
+        def new_resource(self, args: pulumi.runtime.MockResourceArgs):
+            state = dict(args.inputs)
+            if args.typ == "random:index/randomPassword:RandomPassword":
+                # The engine marks the result secret (additional_secret_outputs); mocks do not, so we do.
+                state["result"] = wrap_secret(_deterministic_password(args.name, args.inputs.get("length")))
+            return f"{args.name}-id", state
+
+        def call(self, args: pulumi.runtime.MockCallArgs):
+            if args.token in ("kubernetes:yaml:decode", "kubernetes:helm:template"):
+                return {"result": []}
+            return {}
+
+    class RecordingMonitor(pulumi_mocks.MockMonitor):
+        def __init__(self, mocks):
+            super().__init__(mocks)
+            self.recorded: list[RecordedResource] = []
+            self.stack_outputs: dict[str, Any] = {}
+
+        def RegisterResource(self, request):
+            response = super().RegisterResource(request)
+            if request.type != "pulumi:pulumi:Stack":
+                from pulumi.runtime import rpc
+
+                self.recorded.append(
+                    RecordedResource(
+                        urn=response.urn,
+                        type=request.type,
+                        name=request.name,
+                        inputs=rpc.deserialize_properties(request.object, keep_unknowns=True),
+                        parent=request.parent,
+                        custom=bool(request.custom),
+                        provider=request.provider,
+                        protect=bool(request.protect),
+                        retain_on_delete=bool(request.retainOnDelete),
+                        delete_before_replace=bool(request.deleteBeforeReplace),
+                        dependencies=list(request.dependencies),
+                        replace_on_changes=list(request.replaceOnChanges),
+                        ignore_changes=list(request.ignoreChanges),
+                    )
+                )
+            return response
+
+        def RegisterResourceOutputs(self, request):
+            if request.urn.endswith("::pulumi:pulumi:Stack::" + request.urn.split("::")[-1]) and "$" not in (
+                request.urn.split("::")[2]
+            ):
+                from pulumi.runtime import rpc
+
+                self.stack_outputs = rpc.deserialize_properties(request.outputs, keep_unknowns=True)
+            return super().RegisterResourceOutputs(request)
+
+    return PlatformMocks(), RecordingMonitor
+
+
+def render(
+    stack: str,
+    project_dir: Path = PROJECT_DIR,
+    *,
+    config: dict[str, str] | None = None,
+    secret_keys: list[str] | None = None,
+) -> Rendering:
+    """Runs the program for `stack` in-process and returns what it registered.
+
+    `config`/`secret_keys` replace the stack file's config (tests use this for bad input).
+    Raises StackFileError for an unreadable stack file and ProgramError when the program stops with
+    pulumi.RunError (for example invalid stack config); nothing else is swallowed.
+    """
+    project = project_name(project_dir)
+    placeholder_keys: list[str] = []
+    if config is None:
+        config, secret_keys = stack_config(stack, project_dir)
+        placeholder_keys = list(secret_keys)
+
+    import pulumi
+    from pulumi.runtime.settings import SETTINGS
+    from pulumi.runtime.stack import run_pulumi_func
+    from pulumi.runtime.sync_await import _sync_await
+
+    # The analyzer and SDK re-read these if set; the mocks are the only source of truth here.
+    for variable in ("PULUMI_PROJECT", "PULUMI_STACK", "PULUMI_DRY_RUN", "PULUMI_CONFIG", "PULUMI_CONFIG_SECRET_KEYS"):
+        os.environ.pop(variable, None)
+
+    mocks, monitor_class = _make_mocks_and_monitor()
+    monitor = monitor_class(mocks)
+    pulumi.runtime.set_mocks(mocks, project=project, stack=stack, preview=False, monitor=monitor)
+    pulumi.runtime.set_all_config(dict(config), secret_keys=list(secret_keys or []))
+    SETTINGS.rpc_manager.clear()
+    SETTINGS.outputs.clear()
+
+    program = project_dir / "__main__.py"
+    if str(project_dir) not in sys.path:
+        sys.path.insert(0, str(project_dir))
+    try:
+        _sync_await(run_pulumi_func(lambda: runpy.run_path(str(program), run_name="__main__")))
+    except pulumi.RunError as error:
+        raise ProgramError(str(error)) from None
+    return Rendering(
+        project=project,
+        stack=stack,
+        resources=monitor.recorded,
+        outputs=monitor.stack_outputs,
+        placeholder_keys=placeholder_keys,
+    )
