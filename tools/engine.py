@@ -176,7 +176,6 @@ def _make_mocks_and_monitor():
         def __init__(self, mocks):
             super().__init__(mocks)
             self.recorded: list[RecordedResource] = []
-            self.stack_outputs: dict[str, Any] = {}
 
         def RegisterResource(self, request):
             response = super().RegisterResource(request)
@@ -202,16 +201,22 @@ def _make_mocks_and_monitor():
                 )
             return response
 
-        def RegisterResourceOutputs(self, request):
-            if request.urn.endswith("::pulumi:pulumi:Stack::" + request.urn.split("::")[-1]) and "$" not in (
-                request.urn.split("::")[2]
-            ):
-                from pulumi.runtime import rpc
-
-                self.stack_outputs = rpc.deserialize_properties(request.outputs, keep_unknowns=True)
-            return super().RegisterResourceOutputs(request)
-
     return PlatformMocks(), RecordingMonitor
+
+
+def _stack_outputs() -> dict[str, Any]:
+    """The program's exports in wire form (secrets wrapped), as the engine would store them.
+
+    The mocked root Stack registered its (empty) outputs when set_mocks created it, so the exports are read
+    from it after the run and serialized the way the SDK sends them.
+    """
+    from pulumi.runtime import rpc
+    from pulumi.runtime.settings import get_root_resource
+    from pulumi.runtime.sync_await import _sync_await
+
+    root = get_root_resource()
+    struct = _sync_await(rpc.serialize_properties(getattr(root, "outputs", {}), {}))
+    return rpc.deserialize_properties(struct, keep_unknowns=True)
 
 
 def render(
@@ -260,6 +265,6 @@ def render(
         project=project,
         stack=stack,
         resources=monitor.recorded,
-        outputs=monitor.stack_outputs,
+        outputs=_stack_outputs(),
         placeholder_keys=placeholder_keys,
     )
