@@ -15,7 +15,7 @@ import runpy
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import yaml
 
@@ -35,6 +35,10 @@ class StackFileError(Exception):
 
 class ProgramError(Exception):
     """The program stopped with a user-facing error (pulumi.RunError), for example invalid stack config."""
+
+    def __init__(self, message: str, registered: list[RecordedResource] | None = None):
+        super().__init__(message)
+        self.registered = registered or []  # what the program had registered before it stopped
 
 
 @dataclass
@@ -219,25 +223,18 @@ def _stack_outputs() -> dict[str, Any]:
     return rpc.deserialize_properties(struct, keep_unknowns=True)
 
 
-def render(
-    stack: str,
-    project_dir: Path = PROJECT_DIR,
+def run_program(
+    program: Callable[[], Any],
     *,
+    project: str,
+    stack: str,
     config: dict[str, str] | None = None,
     secret_keys: list[str] | None = None,
-) -> Rendering:
-    """Runs the program for `stack` in-process and returns what it registered.
+) -> tuple[list[RecordedResource], dict[str, Any]]:
+    """Runs `program` under the mocks with the given config; returns the recorded resources and stack outputs.
 
-    `config`/`secret_keys` replace the stack file's config (tests use this for bad input).
-    Raises StackFileError for an unreadable stack file and ProgramError when the program stops with
-    pulumi.RunError (for example invalid stack config); nothing else is swallowed.
+    Raises ProgramError when the program stops with pulumi.RunError; anything else propagates (a bug).
     """
-    project = project_name(project_dir)
-    placeholder_keys: list[str] = []
-    if config is None:
-        config, secret_keys = stack_config(stack, project_dir)
-        placeholder_keys = list(secret_keys)
-
     import pulumi
     from pulumi.runtime.settings import SETTINGS
     from pulumi.runtime.stack import run_pulumi_func
@@ -250,21 +247,42 @@ def render(
     mocks, monitor_class = _make_mocks_and_monitor()
     monitor = monitor_class(mocks)
     pulumi.runtime.set_mocks(mocks, project=project, stack=stack, preview=False, monitor=monitor)
-    pulumi.runtime.set_all_config(dict(config), secret_keys=list(secret_keys or []))
+    pulumi.runtime.set_all_config(dict(config or {}), secret_keys=list(secret_keys or []))
     SETTINGS.rpc_manager.clear()
     SETTINGS.outputs.clear()
+    try:
+        _sync_await(run_pulumi_func(program))
+    except pulumi.RunError as error:
+        raise ProgramError(str(error), monitor.recorded) from None
+    return monitor.recorded, _stack_outputs()
 
-    program = project_dir / "__main__.py"
+
+def render(
+    stack: str,
+    project_dir: Path = PROJECT_DIR,
+    *,
+    config: dict[str, str] | None = None,
+    secret_keys: list[str] | None = None,
+) -> Rendering:
+    """Runs the project's `__main__.py` for `stack` in-process and returns what it registered.
+
+    `config`/`secret_keys` replace the stack file's config (tests use this for bad input).
+    Raises StackFileError for an unreadable stack file and ProgramError when the program stops with
+    pulumi.RunError (for example invalid stack config).
+    """
+    project = project_name(project_dir)
+    placeholder_keys: list[str] = []
+    if config is None:
+        config, secret_keys = stack_config(stack, project_dir)
+        placeholder_keys = list(secret_keys)
     if str(project_dir) not in sys.path:
         sys.path.insert(0, str(project_dir))
-    try:
-        _sync_await(run_pulumi_func(lambda: runpy.run_path(str(program), run_name="__main__")))
-    except pulumi.RunError as error:
-        raise ProgramError(str(error)) from None
-    return Rendering(
+    program = str(project_dir / "__main__.py")
+    resources, outputs = run_program(
+        lambda: runpy.run_path(program, run_name="__main__"),
         project=project,
         stack=stack,
-        resources=monitor.recorded,
-        outputs=_stack_outputs(),
-        placeholder_keys=placeholder_keys,
+        config=config,
+        secret_keys=secret_keys,
     )
+    return Rendering(project=project, stack=stack, resources=resources, outputs=outputs, placeholder_keys=placeholder_keys)

@@ -1,0 +1,37 @@
+# Two set-up commands on a fresh machine with Python 3.11 and make: `make preview` and `make test`.
+# Both create .venv and install the pinned requirements first (again only when a requirements file changes).
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STACK ?= local
+INSTALLED := $(VENV)/.installed
+REQUIREMENTS := requirements.txt requirements-dev.txt policies/requirements.txt
+
+.PHONY: preview test bench check clean
+
+$(INSTALLED): $(REQUIREMENTS)
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed: make PYTHON=python3.11 ...")'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip==24.3.1
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	@touch $@
+
+## preview: offline preview of STACK (default local); manifests go to build/manifests/STACK
+preview: $(INSTALLED)
+	$(BIN)/python -m tools.preview --stack $(STACK) --out build/manifests/$(STACK)
+
+## test: the whole suite
+test: $(INSTALLED)
+	$(BIN)/python -m pytest
+
+## bench: scaling benchmark (not part of test); figures also in build/bench.json
+bench: $(INSTALLED)
+	$(BIN)/python -m benchmarks.scaling
+
+## check: the policy pack over plain Kubernetes YAML, e.g. make check PATHS=build/manifests
+check: $(INSTALLED)
+	$(BIN)/python -m tools.check $(PATHS)
+
+clean:
+	rm -rf $(VENV) build .pytest_cache

@@ -1,0 +1,158 @@
+"""Stack config validation: every bad input is reported at once, with the stack file, the key and the fix."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import pytest
+
+import stack_config
+from tools import engine
+
+PROJECT = "platform"
+
+
+def stack_values(stack: str) -> tuple[dict, set[str]]:
+    """The stack file's config as `load` reads it: key -> parsed value, and the secret keys."""
+    config, secret_keys = engine.stack_config(stack)
+    values = {}
+    for full_key, raw in config.items():
+        key = full_key.split(":", 1)[1]
+        values[key] = json.loads(raw) if raw[:1] in "{[" else raw
+    return values, {key.split(":", 1)[1] for key in secret_keys}
+
+
+def load(values: dict, secret_keys: set[str], stack: str = "local") -> stack_config.StackConfig:
+    def read_value(key):
+        if key not in values:
+            return None
+        value = values[key]
+        return value if isinstance(value, str) else json.dumps(value)
+
+    return stack_config.load(stack, PROJECT, read_value, lambda key: key in secret_keys)
+
+
+def problems_for(mutate, stack: str = "local") -> list[str]:
+    values, secret_keys = stack_values(stack)
+    values = copy.deepcopy(values)
+    mutate(values, secret_keys)
+    with pytest.raises(stack_config.ConfigError) as raised:
+        load(values, secret_keys, stack)
+    assert str(raised.value).startswith(f"Pulumi.{stack}.yaml has ")
+    return raised.value.problems
+
+
+def web(values):
+    return values["services"][0]
+
+
+def api(values):
+    return values["services"][1]
+
+
+@pytest.mark.parametrize("stack", ["local", "staging", "prod"])
+def test_shipped_stack_files_are_valid(stack):
+    values, secret_keys = stack_values(stack)
+    config = load(values, secret_keys, stack)
+    assert config.environment.value == stack
+    assert [service.name for service in config.services] == ["web", "api"]
+
+
+BAD_INPUTS = [
+    # (id, mutation, expected fragments of one problem)
+    ("latest-tag", lambda v, s: web(v).update(image="web:latest"), ["platform:services[0].image", "mutable tag 'latest'", "web:1.2.3"]),
+    ("no-tag", lambda v, s: web(v).update(image="web"), ["platform:services[0].image", "has no tag", "web:1.2.3"]),
+    ("privileged-port", lambda v, s: web(v).update(port=80), ["platform:services[0].port", "greater than or equal to 1024"]),
+    ("zero-replicas", lambda v, s: web(v).update(replicas=0), ["platform:services[0].replicas", "greater than or equal to 1"]),
+    ("default-namespace", lambda v, s: v.update(namespace="default"), ["platform:namespace", "shared with the cluster"]),
+    ("kube-namespace", lambda v, s: v.update(namespace="kube-system"), ["platform:namespace", "shared with the cluster"]),
+    ("typo-key", lambda v, s: web(v).update(replica=2), ["platform:services[0].replica", "unknown key"]),
+    ("missing-services", lambda v, s: v.pop("services"), ["platform:services", "missing", "pulumi config set --stack local 'services'"]),
+    ("missing-nested", lambda v, s: web(v).pop("resources"), ["platform:services[0].resources", "--path 'services[0].resources'"]),
+    ("bad-environment", lambda v, s: v.update(environment="production"), ["platform:environment", "'local', 'staging' or 'prod'"]),
+    ("two-cluster-targets", lambda v, s: v["kubernetes"].update(kubeconfigSecretKey="kubeconfig"), ["platform:kubernetes", "exactly one of 'context'"]),
+    ("autoscaling-bounds", lambda v, s: web(v).update(autoscaling={"minReplicas": 5, "maxReplicas": 2}), ["maxReplicas (2) is below minReplicas (5)"]),
+    ("unknown-callee", lambda v, s: web(v).update(calls=["db"]), ["service 'web' calls ['db']"]),
+    ("duplicate-names", lambda v, s: api(v).update(name="web"), ["names must be unique", "['web']"]),
+    ("bad-quantity", lambda v, s: web(v)["resources"]["limits"].update(cpu="lots"), ["platform:services[0].resources.limits.cpu", "'lots'"]),
+    ("bad-env-name", lambda v, s: web(v)["env"].update({"1BAD": "x"}), ["platform:services[0].env", "invalid environment variable name"]),
+    ("env-and-secret-env", lambda v, s: web(v)["env"].update(SESSION_KEY="x"), ["['SESSION_KEY'] are in both 'env' and 'secretEnv'"]),
+    ("uppercase-name", lambda v, s: web(v).update(name="Web"), ["platform:services[0].name", "should match pattern"]),
+    ("not-json", lambda v, s: v.update(services="[{broken"), ["platform:services: not valid structured config"]),
+    ("root-uid", lambda v, s: web(v).update(runAsUser=0), ["platform:services[0].runAsUser", "greater than or equal to 1"]),
+    (
+        "plaintext-secret",
+        lambda v, s: s.discard("api-token"),
+        ["platform:api-token", "stored in plaintext in Pulumi.local.yaml", "secret env API_TOKEN of service 'api'",
+         "pulumi config set --secret --stack local api-token <value>"],
+    ),
+    (
+        "missing-secret",
+        lambda v, s: v.pop("api-token"),
+        ["platform:api-token: missing", "pulumi config set --secret --stack local api-token <value>"],
+    ),
+]
+
+
+@pytest.mark.parametrize("case_id, mutate, fragments", BAD_INPUTS, ids=[case[0] for case in BAD_INPUTS])
+def test_bad_input_is_explained(case_id, mutate, fragments):
+    problems = problems_for(mutate)
+    assert any(all(fragment in problem for fragment in fragments) for problem in problems), problems
+
+
+def test_staging_needs_two_replicas():
+    problems = problems_for(lambda v, s: web(v).update(replicas=1), stack="staging")
+    assert any("service 'web' runs 1 replica(s); staging needs at least 2" in problem for problem in problems)
+
+
+def test_prod_needs_autoscaling_and_three_replicas():
+    def mutate(values, secret_keys):
+        web(values).pop("autoscaling")
+        web(values)["replicas"] = 2
+
+    problems = problems_for(mutate, stack="prod")
+    joined = "\n".join(problems)
+    assert "service 'web' runs 2 replica(s); prod needs at least 3" in joined
+    assert "service 'web' needs 'autoscaling' in prod" in joined
+
+
+def test_kubeconfig_secret_must_be_encrypted():
+    problems = problems_for(lambda v, s: s.discard("kubeconfig"), stack="prod")
+    assert any("platform:kubeconfig: stored in plaintext" in p and "the kubeconfig of the target cluster" in p for p in problems)
+
+
+def test_all_problems_are_reported_at_once():
+    def mutate(values, secret_keys):
+        web(values)["image"] = "web:latest"
+        api(values)["port"] = 22
+        values["namespace"] = "default"
+        secret_keys.discard("web-session-key")
+
+    problems = problems_for(mutate)
+    assert len(problems) == 4
+    assert [p.split(":")[1].split(" ")[0] for p in problems] == [
+        "namespace",
+        "services[0].image",
+        "services[1].port",
+        "web-session-key",
+    ]
+
+
+def test_registry_is_prefixed_unless_the_image_names_one():
+    values, secret_keys = stack_values("local")
+    web(values)["image"] = "registry.example.com/team/web:1.0.0"
+    config = load(values, secret_keys)
+    assert config.image_for(config.services[0]) == "registry.example.com/team/web:1.0.0"
+    assert config.image_for(config.services[1]) == "ghcr.io/example-org/api:2.0.1"
+
+
+def test_program_stops_before_registering_anything_on_plaintext_secret():
+    config, secret_keys = engine.stack_config("local")
+    plaintext = [key for key in secret_keys if key != "platform:api-token"]
+    with pytest.raises(engine.ProgramError) as raised:
+        engine.render("local", config=config, secret_keys=plaintext)
+    message = str(raised.value)
+    assert "platform:api-token: stored in plaintext in Pulumi.local.yaml" in message
+    assert "pulumi config set --secret --stack local api-token <value>" in message
+    assert raised.value.registered == []
