@@ -1,0 +1,126 @@
+"""Each shipped stack file, rendered whole: what it deploys, and that all of it is hardened and schema-valid."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.helpers import POD_BEARING_KINDS, pod_spec, secret_leaves, unwrap
+from tools import engine, schemas
+
+# Per stack: the provider (1), the baseline (component + 4 objects), and per service (2 services) its component,
+# ServiceAccount, ConfigMap, Secret, Deployment, Service, PDB, NetworkPolicy and checksum key (9), plus one
+# HPA per autoscaled service (staging: api; prod: both).
+EXPECTED_COUNTS = {"local": 1 + 5 + 2 * 9, "staging": 1 + 5 + 2 * 9 + 1, "prod": 1 + 5 + 2 * 9 + 2}
+
+
+def kube_objects(rendering: engine.Rendering) -> list[dict]:
+    return [unwrap(r.inputs) for r in rendering.resources if r.is_kubernetes_object]
+
+
+def test_resource_counts(rendered):
+    assert {stack: len(r.resources) for stack, r in rendered.items()} == EXPECTED_COUNTS
+
+
+def test_every_stack_deploys_web_and_api(stack_rendering):
+    deployments = {obj["metadata"]["name"] for obj in kube_objects(stack_rendering) if obj["kind"] == "Deployment"}
+    assert deployments == {"web", "api"}
+    assert set(stack_rendering.outputs["services"]) == {"web", "api"}
+
+
+def test_names_are_deterministic(rendered):
+    names = {stack: sorted(r.name for r in rendering.resources) for stack, rendering in rendered.items()}
+    assert "api-hpa" in names["prod"] and "web-hpa" in names["prod"]
+    assert "api-hpa" in names["staging"] and "web-hpa" not in names["staging"]
+    assert not any(name.endswith("-hpa") for name in names["local"])
+    assert sorted(r.urn for r in engine.render("local").resources) == sorted(r.urn for r in rendered["local"].resources)
+
+
+def test_replicas_per_environment(rendered):
+    minimum = {"local": 1, "staging": 2, "prod": 3}
+    for stack, rendering in rendered.items():
+        objects = kube_objects(rendering)
+        hpas = {o["spec"]["scaleTargetRef"]["name"]: o["spec"] for o in objects if o["kind"] == "HorizontalPodAutoscaler"}
+        for deployment in (o for o in objects if o["kind"] == "Deployment"):
+            name = deployment["metadata"]["name"]
+            replicas = hpas[name]["minReplicas"] if name in hpas else deployment["spec"]["replicas"]
+            assert replicas >= minimum[stack], (stack, name)
+            assert (name in hpas) == ("replicas" not in deployment["spec"])
+    assert all(o["kind"] != "Deployment" or "replicas" not in o["spec"] for o in kube_objects(rendered["prod"]))
+
+
+def test_every_pod_template_is_hardened(stack_rendering):
+    pods = [o for o in kube_objects(stack_rendering) if o["kind"] in POD_BEARING_KINDS]
+    assert pods
+    for obj in pods:
+        spec = pod_spec(obj)
+        assert spec["automountServiceAccountToken"] is False
+        assert spec["securityContext"]["runAsNonRoot"] is True
+        assert spec["securityContext"]["runAsUser"] > 0
+        assert spec["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+        assert not any(key.startswith("host") for key in spec)
+        for container in spec["containers"] + spec.get("initContainers", []):
+            context = container["securityContext"]
+            assert context["allowPrivilegeEscalation"] is False
+            assert context["readOnlyRootFilesystem"] is True
+            assert context["capabilities"] == {"drop": ["ALL"]}
+            assert container["resources"]["requests"] and container["resources"]["limits"]
+            assert ":latest" not in container["image"] and (":" in container["image"] or "@" in container["image"])
+
+
+def test_prod_pins_images_by_digest(rendered):
+    images = [c["image"] for o in kube_objects(rendered["prod"]) if o["kind"] == "Deployment" for c in pod_spec(o)["containers"]]
+    assert images and all("@sha256:" in image for image in images)
+
+
+def test_nothing_lands_in_the_default_namespace(stack_rendering):
+    for obj in kube_objects(stack_rendering):
+        if obj["kind"] == "Namespace":
+            assert obj["metadata"]["name"] not in ("default", "")
+        else:
+            assert obj["metadata"]["namespace"] == "platform", obj
+
+
+def test_every_secret_value_is_still_a_pulumi_secret(stack_rendering):
+    secrets = [r for r in stack_rendering.resources if r.is_kubernetes_object and r.inputs["kind"] == "Secret"]
+    assert secrets
+    for secret in secrets:
+        for field in ("data", "stringData"):
+            if field in secret.inputs:
+                assert engine.is_secret(secret.inputs[field]), (secret.name, field)
+    # Secret config values (placeholders here) appear nowhere outside a Pulumi secret.
+    placeholders = {f"{engine.PLACEHOLDER_PREFIX}-{key}" for key in stack_rendering.placeholder_keys}
+    assert placeholders
+    for resource in stack_rendering.resources:
+        for value, inside_secret in secret_leaves(resource.inputs):
+            if isinstance(value, str) and value.startswith(engine.PLACEHOLDER_PREFIX):
+                assert inside_secret, (resource.name, value)
+    assert not any(engine.PLACEHOLDER_PREFIX in str(v) for v, _ in secret_leaves(stack_rendering.outputs))
+
+
+def test_kubeconfig_comes_from_secret_config_in_prod(rendered):
+    (provider,) = rendered["prod"].of_type("pulumi:providers:kubernetes")
+    assert engine.is_secret(provider.inputs["kubeconfig"])
+    (local_provider,) = rendered["local"].of_type("pulumi:providers:kubernetes")
+    assert local_provider.inputs["context"] == "kind-platform"
+
+
+def test_every_object_uses_the_stack_provider(stack_rendering):
+    (provider,) = stack_rendering.of_type("pulumi:providers:kubernetes")
+    for resource in stack_rendering.resources:
+        if resource.type.startswith("kubernetes:"):
+            assert resource.provider.startswith(provider.urn), resource.name
+
+
+def test_service_to_service_traffic_is_declared(stack_rendering):
+    policies = {
+        o["metadata"]["name"]: o["spec"] for o in kube_objects(stack_rendering) if o["kind"] == "NetworkPolicy"
+    }
+    assert policies["api"]["ingress"][0]["from"] == [{"podSelector": {"matchLabels": {"app.kubernetes.io/name": "web"}}}]
+    assert policies["web"]["egress"][0]["ports"] == [{"protocol": "TCP", "port": 8081}]
+    assert policies["default-deny"]["podSelector"] == {}
+
+
+def test_every_object_is_schema_valid(stack_rendering):
+    objects = kube_objects(stack_rendering)
+    assert len(objects) >= 15
+    assert schemas.validate_all(objects) == []
