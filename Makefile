@@ -23,7 +23,7 @@ preview: $(INSTALLED)
 
 ## test: the whole suite
 test: $(INSTALLED)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -q
 
 ## bench: scaling benchmark (not part of test); figures also in build/bench.json
 bench: $(INSTALLED)

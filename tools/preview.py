@@ -119,12 +119,23 @@ def _parent_name(urn: str) -> str:
     return urn.rsplit("::", 1)[-1] if urn else ""
 
 
+def tree_order(resources: list[engine.RecordedResource]) -> list[engine.RecordedResource]:
+    """Resources parent-first, children by type and name: stable, whatever order the program registered them in."""
+    by_urn = {resource.urn: resource for resource in resources}
+
+    def path(resource: engine.RecordedResource) -> tuple:
+        parent = by_urn.get(resource.parent)
+        return (path(parent) if parent else ()) + ((resource.type, resource.name),)
+
+    return sorted(resources, key=path)
+
+
 def format_text(result: PreviewResult) -> str:
     rendering = result.rendering
     rows = [("TYPE", "NAME", "PARENT", "PROTECT")]
     rows += [
         (r.type, r.name, _parent_name(r.parent), "protect" if r.protect else "")
-        for r in rendering.resources
+        for r in tree_order(rendering.resources)
     ]
     widths = [max(len(row[column]) for row in rows) for column in range(3)]
     lines = [f"Offline preview of stack '{rendering.stack}' ({rendering.project}): {len(rendering.resources)} resources"]
@@ -133,7 +144,7 @@ def format_text(result: PreviewResult) -> str:
             f"Secure config shown as placeholders (no passphrase given): {', '.join(sorted(rendering.placeholder_keys))}"
         )
     lines.append("")
-    lines += ["  ".join(cell.ljust(width) for cell, width in zip(row[:3], widths)) + f"  {row[3]}".rstrip() for row in rows]
+    lines += [("  ".join(cell.ljust(width) for cell, width in zip(row[:3], widths)) + f"  {row[3]}").rstrip() for row in rows]
     lines.append("")
     if result.schema_errors:
         lines.append(f"Schema errors ({len(result.schema_errors)}):")
