@@ -86,11 +86,16 @@ def default_policy_config(stack: str) -> Path | None:
     return path if path.is_file() else None
 
 
-def run_preview(stack: str, policy_config_path: Path | None = None, rendering: engine.Rendering | None = None) -> PreviewResult:
+def run_preview(
+    stack: str,
+    policy_config_path: Path | None = None,
+    rendering: engine.Rendering | None = None,
+    project_dir: Path = engine.PROJECT_DIR,
+) -> PreviewResult:
     """Renders the stack (unless given), validates every object and runs the policy pack."""
     from tools import analyzer, schemas
 
-    rendering = rendering or engine.render(stack)
+    rendering = rendering or engine.render(stack, project_dir)
     manifests = {r.urn: manifest(r) for r in rendering.resources if r.is_kubernetes_object}
     schema_errors = schemas.validate_all(list(manifests.values()))
     policy_config = analyzer.load_policy_config(policy_config_path) if policy_config_path else None
@@ -170,12 +175,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--policy-pack-config", type=Path, help="policy pack config JSON (default: policies/config/<stack>.json)"
     )
+    parser.add_argument("--project-dir", type=Path, default=engine.PROJECT_DIR, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
     from tools import analyzer
 
     try:
-        result = run_preview(args.stack, args.policy_pack_config or default_policy_config(args.stack))
+        policy_config = args.policy_pack_config or default_policy_config(args.stack)
+        result = run_preview(args.stack, policy_config, project_dir=args.project_dir.resolve())
     except (engine.StackFileError, engine.ProgramError, analyzer.PolicyConfigError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
