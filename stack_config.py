@@ -110,6 +110,13 @@ class HealthChecks(CamelModel):
     readiness_path: str = Field(default="/readyz", pattern=r"^/")
 
 
+class MetricsEndpoint(CamelModel):
+    """Where a service serves Prometheus metrics; a separate port keeps them off the public route."""
+
+    port: int = Field(ge=1024, le=65535)
+    path: str = Field(default="/metrics", pattern=r"^/")
+
+
 class ServiceConfig(CamelModel):
     name: str = Field(pattern=DNS_LABEL, max_length=40)
     image: str
@@ -121,6 +128,7 @@ class ServiceConfig(CamelModel):
     secret_env: dict[str, str] = Field(default_factory=dict)
     health: HealthChecks = HealthChecks()
     calls: list[str] = Field(default_factory=list)
+    metrics: Optional[MetricsEndpoint] = None
     run_as_user: int = Field(default=10001, ge=1)
     run_as_group: int = Field(default=10001, ge=1)
 
@@ -155,6 +163,12 @@ class ServiceConfig(CamelModel):
         if bad:
             raise ValueError(f"secret config key name(s) {bad} are not valid config keys (letters, digits, '-', '_', '.')")
         return secret_env
+
+    @model_validator(mode="after")
+    def metrics_port_differs(self) -> "ServiceConfig":
+        if self.metrics and self.metrics.port == self.port:
+            raise ValueError(f"metrics.port {self.port} is the service port; serve metrics on a port of their own")
+        return self
 
     @model_validator(mode="after")
     def env_and_secret_env_disjoint(self) -> "ServiceConfig":

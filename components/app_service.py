@@ -20,6 +20,7 @@ from components import hardening
 from stack_config import ServiceConfig
 
 HTTP_PORT_NAME = "http"
+METRICS_PORT_NAME = "metrics"
 # How long a new pod may take to come up before the liveness probe starts judging it.
 STARTUP_GRACE_SECONDS = 150
 STARTUP_PROBE_PERIOD_SECONDS = 5
@@ -34,11 +35,21 @@ class Peer:
 
 
 @dataclass
+class SecretRef:
+    """An env variable read from a key of a Secret another component owns (e.g. database credentials)."""
+
+    env_name: str
+    secret_name: str
+    key: str
+
+
+@dataclass
 class AppServiceArgs:
     service: ServiceConfig
     namespace: str
     image: str  # fully qualified, pinned by tag or digest
     secret_values: dict[str, pulumi.Output[str]] = field(default_factory=dict)  # env name -> secret value
+    secret_refs: list[SecretRef] = field(default_factory=list)  # env read from Secrets owned elsewhere
     callers: list[str] = field(default_factory=list)  # services allowed to call this one
     callees: list[Peer] = field(default_factory=list)  # services this one may call
     spread_strictly: bool = False  # True: refuse to schedule two replicas on one node (prod)
@@ -131,12 +142,18 @@ class AppService(pulumi.ComponentResource):
         secret_env = [
             {"name": env_name, "valueFrom": {"secretKeyRef": {"name": secret_name, "key": env_name}}}
             for env_name in sorted(args.secret_values)
+        ] + [
+            {"name": ref.env_name, "valueFrom": {"secretKeyRef": {"name": ref.secret_name, "key": ref.key}}}
+            for ref in args.secret_refs
         ]
+        ports = [{"name": HTTP_PORT_NAME, "containerPort": service.port, "protocol": "TCP"}]
+        if service.metrics:
+            ports.append({"name": METRICS_PORT_NAME, "containerPort": service.metrics.port, "protocol": "TCP"})
         container = {
             "name": service.name,
             "image": args.image,
             "imagePullPolicy": "IfNotPresent",
-            "ports": [{"name": HTTP_PORT_NAME, "containerPort": service.port, "protocol": "TCP"}],
+            "ports": ports,
             "envFrom": [{"configMapRef": {"name": f"{service.name}-config"}}],
             "env": secret_env,
             "resources": {
@@ -194,7 +211,10 @@ class AppService(pulumi.ComponentResource):
             spec={
                 "type": "ClusterIP",
                 "selector": selector,
-                "ports": [{"name": HTTP_PORT_NAME, "port": service.port, "targetPort": HTTP_PORT_NAME, "protocol": "TCP"}],
+                "ports": [
+                    {"name": port["name"], "port": port["containerPort"], "targetPort": port["name"], "protocol": "TCP"}
+                    for port in ports
+                ],
             },
             opts=child,
         )

@@ -187,3 +187,19 @@ def test_custom_uid_and_health_paths():
     assert container["livenessProbe"]["httpGet"]["path"] == "/live"
     assert container["startupProbe"]["httpGet"]["path"] == "/live"
     assert container["readinessProbe"]["httpGet"]["path"] == "/ready"
+
+
+def test_metrics_get_a_named_port_on_pod_and_service():
+    resources = render_service(service=service(metrics={"port": 9090}))
+    (container,) = deployment_pod(resources)["containers"]
+    assert {"name": "metrics", "containerPort": 9090, "protocol": "TCP"} in container["ports"]
+    service_ports = one(resources, "Service")["spec"]["ports"]
+    assert {"name": "metrics", "port": 9090, "targetPort": "metrics", "protocol": "TCP"} in service_ports
+
+
+def test_env_from_secrets_owned_elsewhere():
+    from components.app_service import SecretRef
+
+    resources = render_service(secret_refs=[SecretRef("DATABASE_URL", "orders-db-app", "uri")])
+    (container,) = deployment_pod(resources)["containers"]
+    assert {"name": "DATABASE_URL", "valueFrom": {"secretKeyRef": {"name": "orders-db-app", "key": "uri"}}} in container["env"]
