@@ -58,6 +58,7 @@ class RecordedResource:
     dependencies: list[str] = field(default_factory=list)
     replace_on_changes: list[str] = field(default_factory=list)
     ignore_changes: list[str] = field(default_factory=list)
+    additional_secret_outputs: list[str] = field(default_factory=list)
 
     @property
     def is_kubernetes_object(self) -> bool:
@@ -113,35 +114,69 @@ def read_stack_file(stack: str, project_dir: Path = PROJECT_DIR) -> dict[str, An
     return document
 
 
-def _replace_secure(value: Any, placeholder: str) -> tuple[Any, bool]:
-    """Replaces each {secure: ...} in a config value by a placeholder; reports whether there was one."""
+def _replace_secure(value: Any, reveal: Callable[[str], str]) -> tuple[Any, bool]:
+    """Replaces each {secure: ...} in a config value by `reveal(ciphertext)`; reports whether there was one."""
     if isinstance(value, dict):
-        if set(value) == {"secure"}:
-            return placeholder, True
+        if set(value) == {"secure"} and isinstance(value["secure"], str):
+            return reveal(value["secure"]), True
         found = False
         replaced = {}
         for key, item in value.items():
-            replaced[key], inner = _replace_secure(item, placeholder)
+            replaced[key], inner = _replace_secure(item, reveal)
             found = found or inner
         return replaced, found
     if isinstance(value, list):
-        pairs = [_replace_secure(item, placeholder) for item in value]
+        pairs = [_replace_secure(item, reveal) for item in value]
         return [item for item, _ in pairs], any(found for _, found in pairs)
     return value, False
 
 
-def stack_config(stack: str, project_dir: Path = PROJECT_DIR) -> tuple[dict[str, str], list[str]]:
+def _stack_file_key(document: dict[str, Any], stack: str, passphrase: str) -> bytes:
+    from tools import passphrase as provider
+
+    salt = document.get("encryptionsalt")
+    if not isinstance(salt, str):
+        raise StackFileError(
+            f"Pulumi.{stack}.yaml: a passphrase was given but the file has no 'encryptionsalt' "
+            "(its secrets use another secrets provider, or it has none); unset PULUMI_CONFIG_PASSPHRASE"
+        )
+    try:
+        return provider.key_from_encryption_salt(salt, passphrase)
+    except provider.PassphraseError as error:
+        raise StackFileError(
+            f"Pulumi.{stack}.yaml: {error}. Check PULUMI_CONFIG_PASSPHRASE (or _FILE) for stack '{stack}', "
+            "or unset it to preview with placeholders"
+        ) from None
+
+
+def stack_config(
+    stack: str, project_dir: Path = PROJECT_DIR, passphrase: str | None = None
+) -> tuple[dict[str, str], list[str]]:
     """The stack file's config as the language host passes it: fully qualified keys, string values, secret keys.
 
-    Structured values become JSON strings, as the CLI sends them. A secure value cannot be decrypted
-    offline, so the program sees a placeholder and the key is marked secret, as the CLI would mark it.
+    Structured values become JSON strings, as the CLI sends them. A `secure:` value is decrypted with the
+    passphrase exactly as the CLI's passphrase provider does; without a passphrase the program sees a
+    placeholder. Either way the key is marked secret, as the CLI marks it.
     """
+    from tools import passphrase as provider
+
     project = project_name(project_dir)
+    document = read_stack_file(stack, project_dir)
+    key_bytes = _stack_file_key(document, stack, passphrase) if passphrase is not None else None
     config: dict[str, str] = {}
     secret_keys: list[str] = []
-    for raw_key, raw_value in read_stack_file(stack, project_dir).get("config", {}).items():
+    for raw_key, raw_value in document.get("config", {}).items():
         key = raw_key if ":" in str(raw_key) else f"{project}:{raw_key}"
-        value, secure = _replace_secure(raw_value, f"{PLACEHOLDER_PREFIX}-{key}")
+
+        def reveal(ciphertext: str, key: str = key) -> str:
+            if key_bytes is None:
+                return f"{PLACEHOLDER_PREFIX}-{key}"
+            try:
+                return provider.decrypt_value(key_bytes, ciphertext)
+            except (provider.PassphraseError, UnicodeDecodeError) as error:
+                raise StackFileError(f"Pulumi.{stack}.yaml: {key}: {error}") from None
+
+        value, secure = _replace_secure(raw_value, reveal)
         if secure:
             secret_keys.append(key)
         if isinstance(value, str):
@@ -201,6 +236,7 @@ def _make_mocks_and_monitor():
                         dependencies=list(request.dependencies),
                         replace_on_changes=list(request.replaceOnChanges),
                         ignore_changes=list(request.ignoreChanges),
+                        additional_secret_outputs=list(request.additionalSecretOutputs),
                     )
                 )
             return response
@@ -263,9 +299,11 @@ def render(
     *,
     config: dict[str, str] | None = None,
     secret_keys: list[str] | None = None,
+    passphrase: str | None = None,
 ) -> Rendering:
     """Runs the project's `__main__.py` for `stack` in-process and returns what it registered.
 
+    `passphrase` decrypts the stack file's secure values (else they are placeholders).
     `config`/`secret_keys` replace the stack file's config (tests use this for bad input).
     Raises StackFileError for an unreadable stack file and ProgramError when the program stops with
     pulumi.RunError (for example invalid stack config).
@@ -273,8 +311,8 @@ def render(
     project = project_name(project_dir)
     placeholder_keys: list[str] = []
     if config is None:
-        config, secret_keys = stack_config(stack, project_dir)
-        placeholder_keys = list(secret_keys)
+        config, secret_keys = stack_config(stack, project_dir, passphrase)
+        placeholder_keys = list(secret_keys) if passphrase is None else []
     if str(project_dir) not in sys.path:
         sys.path.insert(0, str(project_dir))
     program = str(project_dir / "__main__.py")

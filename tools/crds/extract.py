@@ -1,0 +1,86 @@
+"""Extract the served versions' OpenAPI v3 schemas from upstream CustomResourceDefinition files.
+
+Usage: python tools/crds/extract.py CRD_DIR [OUT_DIR]
+
+CRD_DIR holds <group>/<plural>.yaml files, each a CustomResourceDefinition copied verbatim from upstream
+(see SOURCE.md). For each one this writes OUT_DIR/<group>/<plural>.json (OUT_DIR defaults to this folder):
+
+    {"group": ..., "kind": ..., "plural": ..., "scope": ..., "source_sha256": ...,
+     "versions": {"<served version>": <openAPIV3Schema>, ...}}
+
+The schema is kept as upstream wrote it (OpenAPI-flavoured; tools/schemas.py turns it into JSON Schema when it
+loads it) except that `description` texts are dropped: they are most of the bytes and validation never reads them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+HERE = Path(__file__).resolve().parent
+
+# Keywords whose value maps names to subschemas: a key called "description" inside them is a field, not prose.
+NAMED_SUBSCHEMA_KEYWORDS = ("properties", "patternProperties", "definitions", "$defs")
+
+
+def without_descriptions(schema: Any) -> Any:
+    """The schema with every `description` keyword removed (field names that happen to be "description" stay)."""
+    if isinstance(schema, list):
+        return [without_descriptions(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    result = {}
+    for key, value in schema.items():
+        if key == "description":
+            continue
+        if key in NAMED_SUBSCHEMA_KEYWORDS and isinstance(value, dict):
+            result[key] = {name: without_descriptions(sub) for name, sub in value.items()}
+        elif key in ("default", "example", "enum", "x-kubernetes-validations"):
+            result[key] = value  # data, not schemas: keep untouched
+        else:
+            result[key] = without_descriptions(value)
+    return result
+
+
+def extract(crd_text: str) -> dict[str, Any]:
+    crd = yaml.safe_load(crd_text)
+    if crd.get("kind") != "CustomResourceDefinition":
+        raise ValueError(f"not a CustomResourceDefinition: kind {crd.get('kind')!r}")
+    spec = crd["spec"]
+    return {
+        "group": spec["group"],
+        "kind": spec["names"]["kind"],
+        "plural": spec["names"]["plural"],
+        "scope": spec["scope"],
+        "source_sha256": hashlib.sha256(crd_text.encode()).hexdigest(),
+        "versions": {
+            version["name"]: without_descriptions(version["schema"]["openAPIV3Schema"])
+            for version in spec["versions"]
+            if version.get("served")
+        },
+    }
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) not in (1, 2):
+        print(__doc__.strip().splitlines()[2], file=sys.stderr)
+        return 2
+    crd_dir = Path(argv[0])
+    out_dir = Path(argv[1]) if len(argv) == 2 else HERE
+    for crd_file in sorted(crd_dir.glob("*/*.yaml")):
+        extracted = extract(crd_file.read_text())
+        target = out_dir / extracted["group"] / f"{extracted['plural']}.json"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        # Indented and key-sorted so that re-extracting a newer upstream CRD gives a reviewable diff.
+        target.write_text(json.dumps(extracted, indent=1, sort_keys=True) + "\n")
+        print(f"{crd_file} -> {target}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

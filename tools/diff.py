@@ -1,0 +1,215 @@
+"""What a change would do to a stack: resources added, removed and changed, field by field, secrets masked.
+
+A snapshot is `{urn: {"type", "name", "protect", "inputs"}}` with masked, normalized inputs: what
+`tools.preview --out DIR` writes to DIR/resources.json. The base is either such a folder or a git ref,
+rendered by the current tools from a temporary worktree. Replacements of stateful resources (database
+clusters, PVC-backed workloads, buckets) come first: they are where data is lost.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+SNAPSHOT_FILE = "resources.json"
+DYNAMIC_TYPE = "pulumi-python:dynamic:Resource"
+
+# Types whose replacement destroys data, and the input paths whose change forces a replacement.
+# Kubernetes objects are also replaced when metadata.name or metadata.namespace changes.
+STATEFUL_TYPES = {
+    "kubernetes:postgresql.cnpg.io/v1:Cluster",
+    "kubernetes:apps/v1:StatefulSet",
+    "kubernetes:core/v1:PersistentVolumeClaim",
+    DYNAMIC_TYPE,  # the backup bucket
+}
+REPLACEMENT_PATHS = {
+    "kubernetes:apps/v1:Deployment": ("spec.selector",),
+    "kubernetes:apps/v1:StatefulSet": ("spec.selector", "spec.serviceName", "spec.volumeClaimTemplates"),
+    "kubernetes:core/v1:PersistentVolumeClaim": ("spec.storageClassName", "spec.accessModes", "spec.volumeName"),
+    "kubernetes:postgresql.cnpg.io/v1:Cluster": ("spec.bootstrap", "spec.storage.storageClass", "spec.walStorage.storageClass"),
+    DYNAMIC_TYPE: ("bucket", "region", "endpoint_url"),
+}
+ALWAYS_REPLACING_PATHS = ("metadata.name", "metadata.namespace")
+
+
+class DiffError(Exception):
+    """The base cannot be read or rendered; the message says which and why."""
+
+
+@dataclass
+class FieldChange:
+    path: str
+    before: Any
+    after: Any
+
+
+@dataclass
+class ResourceChange:
+    urn: str
+    type: str
+    name: str
+    action: str  # "add" | "remove" | "update" | "replace"
+    stateful: bool
+    protect: bool
+    fields: list[FieldChange] = field(default_factory=list)
+
+    @property
+    def destroys_data(self) -> bool:
+        return self.stateful and self.action in ("replace", "remove")
+
+
+@dataclass
+class StackDiff:
+    stack: str
+    changes: list[ResourceChange]
+
+    def count(self, action: str) -> int:
+        return sum(1 for change in self.changes if change.action == action)
+
+    def summary(self) -> str:
+        danger = sum(1 for change in self.changes if change.destroys_data)
+        text = (
+            f"stack {self.stack}: {self.count('add')} to add, {self.count('update')} to update, "
+            f"{self.count('replace')} to replace, {self.count('remove')} to remove"
+        )
+        return text + (f"; {danger} stateful resource(s) would lose data" if danger else "")
+
+
+def field_changes(before: Any, after: Any, path: str = "") -> list[FieldChange]:
+    """Leaf-level differences between two JSON-like values; lists are compared item by item."""
+    if isinstance(before, dict) and isinstance(after, dict):
+        changes = []
+        for key in sorted(set(before) | set(after), key=str):
+            child = f"{path}.{key}" if path else str(key)
+            changes += field_changes(before.get(key), after.get(key), child)
+        return changes
+    if isinstance(before, list) and isinstance(after, list) and len(before) == len(after):
+        return [change for index, pair in enumerate(zip(before, after)) for change in field_changes(*pair, f"{path}[{index}]")]
+    return [] if before == after else [FieldChange(path, before, after)]
+
+
+def _forces_replacement(resource_type: str, changes: list[FieldChange]) -> bool:
+    prefixes = REPLACEMENT_PATHS.get(resource_type, ()) + (ALWAYS_REPLACING_PATHS if resource_type.startswith("kubernetes:") else ())
+    return any(
+        change.path == prefix or change.path.startswith(prefix + ".") or change.path.startswith(prefix + "[")
+        for change in changes
+        for prefix in prefixes
+    )
+
+
+def diff_snapshots(stack: str, base: dict[str, dict], head: dict[str, dict]) -> StackDiff:
+    changes = []
+    for urn in sorted(set(base) | set(head)):
+        old, new = base.get(urn), head.get(urn)
+        current = new or old
+        resource_type = current["type"]
+        common = dict(urn=urn, type=resource_type, name=current["name"], stateful=resource_type in STATEFUL_TYPES,
+                      protect=bool(current.get("protect")))
+        if old is None:
+            changes.append(ResourceChange(action="add", **common))
+        elif new is None:
+            changes.append(ResourceChange(action="remove", **common))
+        else:
+            fields = field_changes(old.get("inputs"), new.get("inputs"))
+            if old.get("protect") != new.get("protect"):
+                fields.append(FieldChange("(protect)", old.get("protect"), new.get("protect")))
+            if fields:
+                action = "replace" if _forces_replacement(resource_type, fields) else "update"
+                changes.append(ResourceChange(action=action, fields=fields, **common))
+    order = {"replace": 1, "remove": 2, "update": 3, "add": 4}
+    changes.sort(key=lambda change: (not change.destroys_data, order[change.action], change.type, change.name))
+    return StackDiff(stack, changes)
+
+
+def _short(value: Any) -> str:
+    text = json.dumps(value, sort_keys=True) if value is not None else "(absent)"
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def format_text(diff: StackDiff) -> str:
+    symbols = {"add": "+", "remove": "-", "update": "~", "replace": "+-"}
+    lines = [f"Diff: {diff.summary()}"]
+    for change in diff.changes:
+        warning = "  !! replaces a stateful resource: its data would be lost" if change.destroys_data else ""
+        protected = " [protected]" if change.protect else ""
+        lines.append(f"  {symbols[change.action]:>2} {change.type} {change.name}{protected}{warning}")
+        lines += [f"       {f.path}: {_short(f.before)} => {_short(f.after)}" for f in change.fields]
+    return "\n".join(lines)
+
+
+def to_json(diff: StackDiff) -> dict[str, Any]:
+    return {
+        "summary": diff.summary(),
+        "counts": {action: diff.count(action) for action in ("add", "update", "replace", "remove")},
+        "changes": [
+            {
+                "urn": c.urn,
+                "type": c.type,
+                "name": c.name,
+                "action": c.action,
+                "stateful": c.stateful,
+                "destroysData": c.destroys_data,
+                "protect": c.protect,
+                "fields": [{"path": f.path, "before": f.before, "after": f.after} for f in c.fields],
+            }
+            for c in diff.changes
+        ],
+    }
+
+
+def read_snapshot(folder: Path) -> dict[str, dict]:
+    path = folder / SNAPSHOT_FILE
+    try:
+        snapshot = json.loads(path.read_text())
+    except OSError as error:
+        raise DiffError(f"{path}: cannot read the base snapshot ({error.strerror}); write one with --out {folder}") from None
+    except json.JSONDecodeError as error:
+        raise DiffError(f"{path}: not a snapshot written by --out ({error.msg})") from None
+    if not isinstance(snapshot, dict) or not all(isinstance(v, dict) and "type" in v for v in snapshot.values()):
+        raise DiffError(f"{path}: not a snapshot written by --out")
+    return snapshot
+
+
+def render_ref_snapshot(ref: str, stack: str, repo: Path) -> dict[str, dict]:
+    """Renders `stack` as the program was at git `ref`, with the current tools, in a temporary worktree."""
+    def git(*args: str, cwd: Path = repo) -> subprocess.CompletedProcess:
+        return subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True)
+
+    resolved = git("rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")
+    if resolved.returncode != 0:
+        raise DiffError(f"--diff {ref}: neither a folder nor a git ref of {repo} (try a branch, tag or commit)")
+    scratch = Path(tempfile.mkdtemp(prefix="preview-base-"))
+    worktree = scratch / "worktree"
+    try:
+        added = git("worktree", "add", "--detach", "--quiet", str(worktree), resolved.stdout.strip())
+        if added.returncode != 0:
+            raise DiffError(f"--diff {ref}: cannot check it out: {added.stderr.strip()}")
+        out = scratch / "out"
+        # A fresh interpreter: the base's components must not mix with the ones this process imported.
+        rendered = subprocess.run(
+            [sys.executable, "-m", "tools.preview", "--stack", stack, "--project-dir", str(worktree),
+             "--out", str(out), "--render-only"],
+            cwd=Path(__file__).resolve().parent.parent,
+            capture_output=True,
+            text=True,
+        )
+        if rendered.returncode not in (0, 1):
+            reason = (rendered.stderr.strip().splitlines() or ["no output"])[-1]
+            raise DiffError(f"--diff {ref}: the program at {ref} does not render stack {stack}: {reason}")
+        return read_snapshot(out)
+    finally:
+        git("worktree", "remove", "--force", str(worktree))
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def load_base(base: str, stack: str, repo: Path) -> dict[str, dict]:
+    folder = Path(base)
+    if folder.is_dir():
+        return read_snapshot(folder)
+    return render_ref_snapshot(base, stack, repo)
