@@ -6,14 +6,13 @@ VENV := .venv
 BIN := $(VENV)/bin
 STACK ?= local
 INSTALLED := $(VENV)/.installed
-REQUIREMENTS := requirements.txt requirements-dev.txt policies/requirements.txt
+REQUIREMENTS := requirements.txt requirements-dev.txt policies/requirements.txt constraints.txt
 
 .PHONY: preview test bench check clean
 
 $(INSTALLED): $(REQUIREMENTS)
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed: make PYTHON=python3.11 ...")'
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip==24.3.1
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	@touch $@
 

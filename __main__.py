@@ -1,6 +1,7 @@
 """The platform program: one stack file in, one application platform out.
 
-Order matters and data only flows down: stack config -> namespace baseline -> services.
+Order matters and data only flows down: stack config -> (local add-ons) -> namespace baseline -> databases ->
+services -> ingress -> monitoring.
 """
 
 import pulumi
@@ -8,7 +9,13 @@ import pulumi_kubernetes as k8s
 
 import stack_config
 from components.app_service import AppService, AppServiceArgs, Peer
+from components.backup_bucket import BackupBucket, BucketSettings
+from components.database_cluster import BackupTarget, DatabaseCluster, DatabaseClusterArgs
 from components.namespace_baseline import NamespaceBaseline, NamespaceBaselineArgs
+from components.addons import ClusterAddons, ClusterAddonsArgs
+from components.database_cluster import MetricsScraper
+from components.ingress import Ingress, IngressArgs
+from components.monitoring import MonitoredDatabase, Monitoring, MonitoringArgs
 
 
 def read_config() -> stack_config.StackConfig:
@@ -34,21 +41,119 @@ def cluster_provider(config: stack_config.StackConfig) -> k8s.Provider:
     return k8s.Provider("cluster", context=target.context)
 
 
+def deploy_databases(
+    config: stack_config.StackConfig, secrets: pulumi.Config, opts: pulumi.ResourceOptions
+) -> dict[str, DatabaseCluster]:
+    """The stack's backup bucket (one, shared; each database archives under its own path) and its databases."""
+    prod = config.environment is stack_config.Environment.PROD
+    backups = config.backups
+    keys = (None, None)
+    bucket = None
+    if backups is not None and any(config.backs_up(database) for database in config.databases):
+        if backups.credentials.static_keys:
+            keys = (
+                secrets.require_secret(backups.credentials.access_key_id_key),
+                secrets.require_secret(backups.credentials.secret_access_key_key),
+            )
+        bucket = BackupBucket(
+            "backup-bucket",
+            BucketSettings(
+                bucket_name=backups.bucket,
+                region=backups.region,
+                endpoint_url=backups.admin_endpoint or backups.endpoint,
+                # Deleted or overwritten backups stay recoverable as long as barman keeps backups.
+                retention_days=backups.retention_days,
+                sse=backups.encryption,
+            ),
+            access_key_id=keys[0],
+            secret_access_key=keys[1],
+            # The backups outlive the stack: in prod neither `destroy` nor a replacement may delete the bucket.
+            opts=pulumi.ResourceOptions(protect=prod, retain_on_delete=prod),
+        )
+    databases = {}
+    for database in config.databases:
+        target = None
+        if bucket is not None and config.backs_up(database):
+            target = BackupTarget(backups, access_key_id=keys[0], secret_access_key=keys[1], bucket=bucket)
+        databases[database.name] = DatabaseCluster(
+            database.name,
+            DatabaseClusterArgs(
+                database=database,
+                namespace=config.namespace,
+                cnpg=config.cnpg,
+                backup=target,
+                spread_strictly=prod,
+                protect=prod,
+                metrics_scraper=metrics_scraper(config),
+            ),
+            opts=opts,
+        )
+    return databases
+
+
+class AddonDependencies:
+    """What each kind of component waits for: nothing when the cluster already has its operators."""
+
+    ingress_dependencies: list = []
+    monitoring_dependencies: list = []
+    database_dependencies: list = []
+
+
+def deploy_addons(config: stack_config.StackConfig, provider: k8s.Provider):
+    """The local cluster's operators (Helm releases), each in the namespace the rest of the stack expects it in."""
+    if not config.addons.any:
+        return AddonDependencies()
+    ingress = config.ingress
+    return ClusterAddons(
+        "addons",
+        ClusterAddonsArgs(
+            addons=config.addons,
+            gateway_namespace=ingress.controller_namespace if ingress else "envoy-gateway-system",
+            gateway_class_name=(ingress.gateway_class_name if ingress else None) or "eg",
+            monitoring_namespace=config.monitoring.namespace,
+            monitor_selector_labels=dict(config.monitoring.selector_labels),
+            cnpg_namespace=config.cnpg.operator_namespace,
+            cert_manager_gateway_api=ingress is None or ingress.mode == "gateway",
+        ),
+        opts=pulumi.ResourceOptions(provider=provider),
+    )
+
+
+def metrics_scraper(config: stack_config.StackConfig) -> MetricsScraper:
+    """Prometheus as the stack's monitoring config describes it: databases' PodMonitors and policies follow it."""
+    monitoring = config.monitoring
+    return MetricsScraper(
+        namespace=monitoring.namespace,
+        pod_labels=dict(monitoring.prometheus_pod_labels),
+        monitor_labels=dict(monitoring.selector_labels),
+    )
+
+
 def deploy(config: stack_config.StackConfig) -> None:
     secrets = pulumi.Config()
     on_cluster = pulumi.ResourceOptions(provider=cluster_provider(config))
+    addons = deploy_addons(config, on_cluster.provider)
     baseline = NamespaceBaseline(
         "baseline",
         NamespaceBaselineArgs(config.namespace, config.quota, config.container_defaults),
         opts=on_cluster,
     )
+    databases = deploy_databases(
+        config,
+        secrets,
+        pulumi.ResourceOptions(provider=on_cluster.provider, depends_on=[baseline, *addons.database_dependencies]),
+    )
     ports = {service.name: service.port for service in config.services}
     services = {}
     for service in config.services:
+        used = [databases[database.name] for database in config.databases_used_by(service.name)]
+        # Where its databases are goes to the ConfigMap (not secret); credentials come from their Secrets.
+        database_env = {key: value for database in used for key, value in database.connection_env().items()}
         services[service.name] = AppService(
             service.name,
             AppServiceArgs(
-                service=service,
+                service=service.model_copy(update={"env": {**service.env, **database_env}}) if used else service,
+                secret_refs=[ref for database in used for ref in database.secret_refs()],
                 namespace=config.namespace,
                 image=config.image_for(service),
                 secret_values={env: secrets.require_secret(key) for env, key in service.secret_env.items()},
@@ -56,9 +161,28 @@ def deploy(config: stack_config.StackConfig) -> None:
                 callees=[Peer(callee, ports[callee]) for callee in service.calls],
                 spread_strictly=config.environment is stack_config.Environment.PROD,
             ),
-            opts=pulumi.ResourceOptions(provider=on_cluster.provider, depends_on=[baseline]),
+            opts=pulumi.ResourceOptions(provider=on_cluster.provider, depends_on=[baseline, *used]),
         )
+    if config.ingress is not None:
+        ingress = Ingress(
+            "ingress",
+            IngressArgs(config=config.ingress, namespace=config.namespace, service_ports=ports),
+            opts=pulumi.ResourceOptions(provider=on_cluster.provider, depends_on=[baseline, *addons.ingress_dependencies]),
+        )
+        pulumi.export("urls", ingress.urls)
+    Monitoring(
+        "monitoring",
+        MonitoringArgs(
+            config=config.monitoring,
+            namespace=config.namespace,
+            services=list(config.services),
+            databases=[MonitoredDatabase(d.name, d.instances, config.backs_up(d)) for d in config.databases],
+        ),
+        opts=pulumi.ResourceOptions(provider=on_cluster.provider, depends_on=[baseline, *addons.monitoring_dependencies]),
+    )
     pulumi.export("namespace", config.namespace)
+    # Where each database is and which Secret holds its credentials; never the credentials themselves.
+    pulumi.export("databases", {name: {"host": db.host, "secret": db.secret_name} for name, db in databases.items()})
     pulumi.export("services", {name: app.url for name, app in services.items()})
 
 

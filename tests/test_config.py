@@ -51,6 +51,10 @@ def api(values):
     return values["services"][1]
 
 
+def orders(values):
+    return values["databases"][0]
+
+
 @pytest.mark.parametrize("stack", ["local", "staging", "prod"])
 def test_shipped_stack_files_are_valid(stack):
     values, secret_keys = stack_values(stack)
@@ -91,6 +95,35 @@ BAD_INPUTS = [
         "missing-secret",
         lambda v, s: v.pop("api-token"),
         ["platform:api-token: missing", "pulumi config set --secret --stack local api-token <value>"],
+    ),
+    # databases and their backups
+    ("db-unknown-user", lambda v, s: orders(v).update(usedBy=["wbe"]), ["databases[0].usedBy", "used by ['wbe']"]),
+    ("db-named-like-a-service", lambda v, s: orders(v).update(name="api"), ["databases[0].name", "also a service's name"]),
+    ("db-five-field-cron", lambda v, s: orders(v).update(backup={"schedule": "0 3 * * *"}), ["platform:databases[0].backup.schedule", "six cron fields", "'0 0 3 * * *'"]),
+    ("db-fixed-parameter", lambda v, s: orders(v)["parameters"].update(port=5433), ["platform:databases[0].parameters", "['port'] are managed by CloudNativePG"]),
+    ("db-bad-storage-size", lambda v, s: orders(v)["storage"].update(size="lots"), ["platform:databases[0].storage.size", "'lots'"]),
+    ("db-bad-owner", lambda v, s: orders(v).update(owner="Order-Owner"), ["platform:databases[0].owner", "should match pattern"]),
+    ("db-env-set-by-hand", lambda v, s: api(v)["env"].update(DATABASE_HOST="db"), ["service 'api' sets ['DATABASE_HOST'] itself"]),
+    ("db-no-api-server", lambda v, s: v["cnpg"].update(apiServerCidrs=[]), ["cnpg.apiServerCidrs", "Kubernetes API server"]),
+    ("db-bad-cidr", lambda v, s: v["cnpg"].update(apiServerCidrs=["10.96.0.1/99"]), ["platform:cnpg.apiServerCidrs", "not CIDRs"]),
+    ("backup-bad-bucket", lambda v, s: v["backups"].update(bucket="Backups_Bucket"), ["platform:backups.bucket", "lowercase letters"]),
+    ("backup-bad-aws-region", lambda v, s: v["backups"].update(endpoint=None, region="eu_west"), ["platform:backups", "'eu_west' is not an AWS region name"]),
+    ("backup-bad-encryption", lambda v, s: v["backups"].update(encryption="none"), ["platform:backups.encryption", "'AES256' or 'aws:kms'"]),
+    (
+        "backup-two-kinds-of-credentials",
+        lambda v, s: v["backups"]["credentials"].update(iamRole=True),
+        ["platform:backups.credentials", "either 'iamRole: true' or the static key names"],
+    ),
+    (
+        "backup-key-in-plaintext",
+        lambda v, s: s.discard("backup-secret-access-key"),
+        ["platform:backup-secret-access-key: stored in plaintext in Pulumi.local.yaml", "backup bucket",
+         "pulumi config set --secret --stack local backup-secret-access-key <value>"],
+    ),
+    (
+        "backup-key-missing",
+        lambda v, s: v.pop("backup-access-key-id"),
+        ["platform:backup-access-key-id: missing", "access key id of the database backup bucket"],
     ),
 ]
 
@@ -156,3 +189,37 @@ def test_program_stops_before_registering_anything_on_plaintext_secret():
     assert "platform:api-token: stored in plaintext in Pulumi.local.yaml" in message
     assert "pulumi config set --secret --stack local api-token <value>" in message
     assert raised.value.registered == []
+
+
+def test_staging_databases_need_two_instances():
+    problems = problems_for(lambda v, s: orders(v).update(instances=1), stack="staging")
+    assert any(
+        p.startswith("platform:databases[0].instances: database 'orders' runs 1 instance(s); staging needs at least 2")
+        for p in problems
+    ), problems
+
+
+def test_prod_databases_need_three_instances_and_backups_reported_together():
+    def mutate(values, secret_keys):
+        orders(values)["instances"] = 2
+        values.pop("backups")
+        web(values)["image"] = "web:latest"
+
+    problems = problems_for(mutate, stack="prod")
+    joined = "\n".join(problems)
+    assert "platform:databases[0].instances: database 'orders' runs 2 instance(s); prod needs at least 3" in joined
+    assert "`pulumi config set --stack prod --path 'databases[0].instances' 3`" in joined
+    assert "platform:backups: missing; prod databases must be backed up" in joined
+    assert "platform:services[0].image" in joined  # alongside every other problem
+
+
+def test_prod_databases_cannot_opt_out_of_backups():
+    problems = problems_for(lambda v, s: orders(v).update(backup={"enabled": False}), stack="prod")
+    assert any(p.startswith("platform:databases[0].backup.enabled: database 'orders' is not backed up") for p in problems)
+
+
+def test_a_staging_database_may_skip_backups():
+    values, secret_keys = stack_values("staging")
+    orders(values)["backup"] = {"enabled": False}
+    config = load(values, secret_keys, "staging")
+    assert not config.backs_up(config.databases[0])

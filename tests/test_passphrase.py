@@ -31,7 +31,7 @@ def test_round_trip_with_a_new_salt():
 
 def test_local_stack_file_decrypts_with_its_documented_passphrase():
     config, secret_keys = engine.stack_config("local", passphrase=LOCAL_PASSPHRASE)
-    assert sorted(secret_keys) == ["platform:api-token", "platform:web-session-key"]
+    assert {"platform:api-token", "platform:web-session-key"} <= set(secret_keys)
     assert config["platform:api-token"].startswith("local-api-token-")
     assert not config["platform:api-token"].startswith(engine.PLACEHOLDER_PREFIX)
 

@@ -10,7 +10,25 @@ from tools import engine, schemas
 # Per stack: the provider (1), the baseline (component + 4 objects), and per service (2 services) its component,
 # ServiceAccount, ConfigMap, Secret, Deployment, Service, PDB, NetworkPolicy and checksum key (9), plus one
 # HPA per autoscaled service (staging: api; prod: both).
-EXPECTED_COUNTS = {"local": 1 + 5 + 2 * 9, "staging": 1 + 5 + 2 * 9 + 1, "prod": 1 + 5 + 2 * 9 + 2}
+# Databases: the backup bucket (1), and per database (1: orders) its component, password, credentials Secret,
+# ObjectStore, Cluster, ScheduledBackup, PodMonitor and two NetworkPolicies (9), plus a backup-keys Secret where
+# the stack uses static keys rather than an IAM role (local: MinIO).
+DATABASES = {"local": 1 + 1 * 9 + 1, "staging": 1 + 1 * 9, "prod": 1 + 1 * 9}
+# Ingress (one public host, routing to web and api): its component, the host's Certificate, Gateway, HTTPRoute,
+# redirect HTTPRoute and a NetworkPolicy per routed service (7), plus the issuers: local a local CA (bootstrap
+# Issuer, CA Certificate, CA Issuer: 3), staging/prod an ACME Issuer and a NetworkPolicy for its solver pods (2).
+INGRESS = {"local": 7 + 3, "staging": 7 + 2, "prod": 7 + 2}
+# Monitoring: its component, one PrometheusRule, and per service a dashboard ConfigMap (2 services), a
+# ServiceMonitor and a metrics NetworkPolicy per service with metrics (both).
+MONITORING = 1 + 1 + 2 * 1 + 2 * 2
+# Local add-ons: the component, five Helm releases, the GatewayClass and Grafana's admin password.
+ADDONS = {"local": 1 + 5 + 1 + 1, "staging": 0, "prod": 0}
+EXPECTED_COUNTS = {
+    stack: count + DATABASES[stack] + INGRESS[stack] + MONITORING + ADDONS[stack]
+    for stack, count in {"local": 1 + 5 + 2 * 9, "staging": 1 + 5 + 2 * 9 + 1, "prod": 1 + 5 + 2 * 9 + 2}.items()
+}
+# Cluster-scoped kinds the stacks render (the local add-ons' GatewayClass): they have no namespace.
+CLUSTER_SCOPED_KINDS = ("Namespace", "GatewayClass")
 
 
 def kube_objects(rendering: engine.Rendering) -> list[dict]:
@@ -74,8 +92,8 @@ def test_prod_pins_images_by_digest(rendered):
 
 def test_nothing_lands_in_the_default_namespace(stack_rendering):
     for obj in kube_objects(stack_rendering):
-        if obj["kind"] == "Namespace":
-            assert obj["metadata"]["name"] not in ("default", "")
+        if obj["kind"] in CLUSTER_SCOPED_KINDS:
+            assert obj["metadata"]["name"] not in ("default", "") and "namespace" not in obj["metadata"]
         else:
             assert obj["metadata"]["namespace"] == "platform", obj
 

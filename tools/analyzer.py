@@ -122,10 +122,7 @@ def _reconcile(info: proto.AnalyzerInfo, config: dict[str, Any]) -> dict[str, di
         result[policy.name] = {"level": level, "properties": defaults}
         if properties:
             schemas[policy.name] = {"type": "object", "properties": properties, "required": schema.get("required", [])}
-    initial = {
-        name: _initial_entry(value) for name, value in info.initialConfig.items()
-    }
-    _apply_config(result, initial)
+    _apply_config(result, {name: _initial_entry(value) for name, value in info.initialConfig.items()})
     _apply_config(result, config)
     errors = [
         f"{name}: {error.message}"
@@ -138,9 +135,10 @@ def _reconcile(info: proto.AnalyzerInfo, config: dict[str, Any]) -> dict[str, di
 
 
 def _initial_entry(value: proto.PolicyConfig) -> dict[str, Any]:
+    """An initial_config entry as the CLI reads it: proto3 cannot tell an unset level from advisory (0), and the
+    CLI converts it to advisory, so we do too."""
     entry = json_format.MessageToDict(value.properties)
-    if value.enforcementLevel or "enforcementLevel" in json_format.MessageToDict(value):
-        entry["enforcementLevel"] = proto.EnforcementLevel.Name(value.enforcementLevel).lower()
+    entry["enforcementLevel"] = proto.EnforcementLevel.Name(value.enforcementLevel).lower()
     return entry
 
 

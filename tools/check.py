@@ -12,12 +12,14 @@ Without options every policy is mandatory; --policy-pack-config applies a `pulum
 --policy-pack-config` file instead. --profile runs exactly the Pod Security Standards checks of that level
 (restricted includes baseline), all mandatory, nothing else.
 
-Exit status: 0 no mandatory violation, 1 at least one, 2 unreadable input or options.
+Exit status: 0 no mandatory violation, 1 at least one, 2 unreadable input or options (or a policy that
+failed on an object, named on stderr).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 from dataclasses import dataclass
@@ -162,21 +164,29 @@ def check(sources: list[SourceObject], policies: list, config: dict[str, Any]) -
     reports = []
     for index, source in enumerate(sources):
         resource = analyzer.manifest_resource(source.obj, index)
-        metadata = source.obj.get("metadata") if isinstance(source.obj.get("metadata"), dict) else {}
-        for finding in analyzer.analyze_with(servicer, [resource], stack_policies=False):
-            reports.append(
-                Report(
-                    file=source.file,
-                    line=source.line,
-                    kind=str(source.obj.get("kind")),
-                    namespace=metadata.get("namespace"),
-                    name=metadata.get("name"),
-                    policy=finding.policy,
-                    enforcement=finding.enforcement,
-                    message=finding.message,
-                )
-            )
+        try:
+            findings = analyzer.analyze_with(servicer, [resource], stack_policies=False)
+        except Exception as error:  # noqa: BLE001 - a policy bug must not end in a traceback without the object
+            raise InputError(
+                f"{source.file}:{source.line}: {source.obj.get('kind')} {resource.name}: a policy failed on it "
+                f"({type(error).__name__}: {error}); please report this with the object"
+            ) from None
+        reports.extend(_report(source, finding) for finding in findings)
     return reports
+
+
+def _report(source: SourceObject, finding: analyzer.Finding) -> Report:
+    metadata = source.obj.get("metadata") if isinstance(source.obj.get("metadata"), dict) else {}
+    return Report(
+        file=source.file,
+        line=source.line,
+        kind=str(source.obj.get("kind")),
+        namespace=metadata.get("namespace"),
+        name=metadata.get("name"),
+        policy=finding.policy,
+        enforcement=finding.enforcement,
+        message=finding.message,
+    )
 
 
 # --- output -------------------------------------------------------------------------------------------------
@@ -214,26 +224,29 @@ def _sarif_rule(policy) -> dict[str, Any]:
     return rule
 
 
+def _sarif_result(report: Report, rule_index: int | None) -> dict[str, Any]:
+    result: dict[str, Any] = {
+        "ruleId": report.policy,
+        "level": SARIF_LEVELS.get(report.enforcement, "note"),
+        "message": {"text": f"{report.kind} {report.namespace or '-'}/{report.name or '-'}: {report.message}"},
+        "locations": [
+            {
+                "physicalLocation": {
+                    "artifactLocation": {"uri": Path(report.file).as_posix()},
+                    "region": {"startLine": report.line},
+                }
+            }
+        ],
+    }
+    if rule_index is not None:
+        result["ruleIndex"] = rule_index
+    return result
+
+
 def format_sarif(reports: list[Report], policies: list) -> str:
     rules = [_sarif_rule(policy) for policy in policies]
     index = {policy.name: position for position, policy in enumerate(policies)}
-    results = [
-        {
-            "ruleId": r.policy,
-            "ruleIndex": index.get(r.policy, -1),
-            "level": SARIF_LEVELS.get(r.enforcement, "note"),
-            "message": {"text": f"{r.kind} {r.namespace or '-'}/{r.name or '-'}: {r.message}"},
-            "locations": [
-                {
-                    "physicalLocation": {
-                        "artifactLocation": {"uri": Path(r.file).as_posix()},
-                        "region": {"startLine": r.line},
-                    }
-                }
-            ],
-        }
-        for r in reports
-    ]
+    results = [_sarif_result(r, index.get(r.policy)) for r in reports]
     from policies.pack import PACK_NAME
 
     driver = {"name": PACK_NAME, "version": analyzer.pack_version(), "rules": rules}
@@ -267,8 +280,9 @@ def main(argv: list[str] | None = None, stdout: TextIO | None = None, stderr: Te
     stdout = stdout or sys.stdout
     stderr = stderr or sys.stderr
     try:
-        args = parse_args(argv)
-    except SystemExit as exit_:  # argparse has printed the usage error
+        with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+            args = parse_args(argv)
+    except SystemExit as exit_:  # argparse has printed --help or the usage error
         return int(exit_.code or 0)
 
     sources, errors = read_inputs(args.paths)
@@ -280,12 +294,14 @@ def main(argv: list[str] | None = None, stdout: TextIO | None = None, stderr: Te
         for error in errors:
             print(f"error: {error}", file=stderr)
         return 2
+    if not sources:
+        print(f"warning: no Kubernetes objects found in {' '.join(args.paths)}", file=stderr)
     for name in analyzer.unknown_policy_names(config, policies):
         print(f"warning: {args.policy_pack_config}: {name!r} names no policy of the pack; check the spelling", file=stderr)
 
     try:
         reports = check(sources, policies, config)
-    except analyzer.PolicyConfigError as error:
+    except (analyzer.PolicyConfigError, InputError) as error:
         print(f"error: {error}", file=stderr)
         return 2
 

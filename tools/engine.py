@@ -272,6 +272,7 @@ def run_program(
     Raises ProgramError when the program stops with pulumi.RunError; anything else propagates (a bug).
     """
     import pulumi
+    from pulumi.runtime import settings
     from pulumi.runtime.settings import SETTINGS
     from pulumi.runtime.stack import run_pulumi_func
     from pulumi.runtime.sync_await import _sync_await
@@ -282,6 +283,8 @@ def run_program(
 
     mocks, monitor_class = _make_mocks_and_monitor()
     monitor = monitor_class(mocks)
+    # set_mocks keeps an existing root Stack: without this, a second run would parent to the first run's stack.
+    settings.set_root_resource(None)
     pulumi.runtime.set_mocks(mocks, project=project, stack=stack, preview=False, monitor=monitor)
     pulumi.runtime.set_all_config(dict(config or {}), secret_keys=list(secret_keys or []))
     SETTINGS.rpc_manager.clear()

@@ -1,0 +1,191 @@
+"""ClusterAddons: the operators the platform's custom resources need, installed with Helm on a local cluster.
+
+`pulumi up --stack local` on a fresh kind cluster works because this installs, when the stack asks for them
+(`addons:`), pinned Helm releases of cert-manager, the CloudNativePG operator with its Barman Cloud plugin,
+Envoy Gateway (with its GatewayClass) and kube-prometheus-stack. Staging and prod expect their cluster's
+owners to have installed them (README, "Cluster add-ons"); the stack config refuses `addons` there.
+
+Decisions worth knowing:
+
+- Envoy Gateway is the Gateway API controller: a conformant implementation of the standard channel,
+  HTTPRoute timeouts included, whose proxies run in its own namespace (the namespace the Ingress
+  component's NetworkPolicy admits). Its chart also installs the Gateway API CRDs. Traefik would serve
+  Gateway API too, but is first an Ingress controller with its own CRDs; Envoy Gateway does one thing.
+- Helm releases get fixed names: kube-prometheus-stack's Prometheus selects monitors by `release: <name>`,
+  and the operators' pod labels (which NetworkPolicies name) derive from them too. The Prometheus selectors
+  are set to the stack's `monitoring.selectorLabels` explicitly, so they match whatever the stack says.
+- Each release goes to the namespace the rest of the stack expects it in (the stack config's
+  `ingress.controllerNamespace`, `monitoring.namespace`, `cnpg.operatorNamespace`), created by Helm without
+  Pod Security labels: add-on pods (node-exporter needs the host) run there, never in the platform namespace.
+- Order: cert-manager comes after Envoy Gateway (its Gateway API support needs the CRDs at start), the
+  Barman Cloud plugin after cert-manager and CloudNativePG (its TLS certificates and its CRD owner).
+  Components that use the CRDs depend on the releases through `ingress_dependencies`,
+  `monitoring_dependencies` and `database_dependencies`.
+- Grafana's admin password is generated (pulumi-random) and stays a Pulumi secret; the chart's well-known
+  default is never used.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Optional
+
+import pulumi
+import pulumi_kubernetes as k8s
+import pulumi_random as random
+
+from components.database_cluster import BARMAN_CLOUD_PLUGIN_VERSION, CNPG_OPERATOR_VERSION
+from stack_config import AddonsConfig
+
+
+@dataclass(frozen=True)
+class Chart:
+    """A pinned Helm chart: `repo` for a classic chart repository, None when `chart` is an oci:// reference."""
+
+    chart: str
+    version: str
+    repo: Optional[str]
+    app_version: str  # what the chart deploys, for readers and for the version-coupling tests
+
+
+CERT_MANAGER = Chart("cert-manager", "v1.21.0", "https://charts.jetstack.io", "v1.21.0")
+CNPG_OPERATOR = Chart("cloudnative-pg", "0.29.0", "https://cloudnative-pg.github.io/charts", CNPG_OPERATOR_VERSION)
+# The chart's own default plugin version differs; the image tags are set to the one DatabaseCluster targets.
+BARMAN_CLOUD = Chart("plugin-barman-cloud", "0.7.1", "https://cloudnative-pg.github.io/charts", f"v{BARMAN_CLOUD_PLUGIN_VERSION}")
+ENVOY_GATEWAY = Chart("oci://docker.io/envoyproxy/gateway-helm", "v1.8.4", None, "v1.8.4")
+KUBE_PROMETHEUS_STACK = Chart("kube-prometheus-stack", "88.6.0", "https://prometheus-community.github.io/helm-charts", "88.6.0")
+
+CERT_MANAGER_NAMESPACE = "cert-manager"
+ENVOY_GATEWAY_CONTROLLER = "gateway.envoyproxy.io/gatewayclass-controller"
+
+
+@dataclass
+class ClusterAddonsArgs:
+    addons: AddonsConfig
+    gateway_namespace: str = "envoy-gateway-system"  # the stack's ingress.controllerNamespace
+    gateway_class_name: str = "eg"  # the stack's ingress.gatewayClassName
+    monitoring_namespace: str = "monitoring"  # the stack's monitoring.namespace
+    monitor_selector_labels: Optional[dict[str, str]] = None  # the stack's monitoring.selectorLabels
+    cnpg_namespace: str = "cnpg-system"  # the stack's cnpg.operatorNamespace
+    cert_manager_gateway_api: bool = True  # cert-manager solves ACME HTTP-01 through Gateways
+
+
+class ClusterAddons(pulumi.ComponentResource):
+    ingress_dependencies: list[pulumi.Resource]
+    monitoring_dependencies: list[pulumi.Resource]
+    database_dependencies: list[pulumi.Resource]
+
+    def __init__(self, name: str, args: ClusterAddonsArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("platform:addons:ClusterAddons", name, None, opts)
+        addons = args.addons
+        self.ingress_dependencies, self.monitoring_dependencies, self.database_dependencies = [], [], []
+        gateway = cert_manager = operator = None
+
+        if addons.gateway_controller:
+            gateway = self._release(f"{name}-envoy-gateway", "envoy-gateway", ENVOY_GATEWAY, args.gateway_namespace, {})
+            gateway_class = k8s.apiextensions.CustomResource(
+                f"{name}-gateway-class",
+                api_version="gateway.networking.k8s.io/v1",
+                kind="GatewayClass",
+                metadata={"name": args.gateway_class_name, "labels": {"app.kubernetes.io/managed-by": "pulumi"}},
+                spec={"controllerName": ENVOY_GATEWAY_CONTROLLER},
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[gateway]),
+            )
+            self.ingress_dependencies += [gateway, gateway_class]
+
+        if addons.cert_manager:
+            values: dict[str, Any] = {"crds": {"enabled": True, "keep": True}}
+            if args.cert_manager_gateway_api:
+                values["config"] = {
+                    "apiVersion": "controller.config.cert-manager.io/v1alpha1",
+                    "kind": "ControllerConfiguration",
+                    "enableGatewayAPI": True,
+                }
+            cert_manager = self._release(
+                f"{name}-cert-manager",
+                "cert-manager",
+                CERT_MANAGER,
+                CERT_MANAGER_NAMESPACE,
+                values,
+                depends_on=[gateway] if gateway is not None and args.cert_manager_gateway_api else [],
+            )
+            self.ingress_dependencies.append(cert_manager)
+
+        if addons.cnpg:
+            operator = self._release(f"{name}-cnpg", "cnpg", CNPG_OPERATOR, args.cnpg_namespace, {"crds": {"create": True}})
+            plugin_tag = BARMAN_CLOUD.app_version
+            plugin = self._release(
+                f"{name}-barman-cloud",
+                "barman-cloud",
+                BARMAN_CLOUD,
+                args.cnpg_namespace,
+                {"image": {"tag": plugin_tag}, "sidecarImage": {"tag": plugin_tag}},
+                depends_on=[operator] + ([cert_manager] if cert_manager is not None else []),
+            )
+            self.database_dependencies += [operator, plugin]
+
+        if addons.kube_prometheus_stack:
+            self.monitoring_dependencies.append(self._kube_prometheus_stack(name, args))
+            # Each DatabaseCluster makes a PodMonitor: its CRD comes with kube-prometheus-stack.
+            self.database_dependencies += self.monitoring_dependencies
+
+        self.register_outputs({})
+
+    def _release(
+        self,
+        resource_name: str,
+        release_name: str,
+        chart: Chart,
+        namespace: str,
+        values: dict[str, Any],
+        depends_on: list[pulumi.Resource] | None = None,
+        timeout: int = 600,
+    ) -> k8s.helm.v3.Release:
+        return k8s.helm.v3.Release(
+            resource_name,
+            name=release_name,  # fixed: selectors and pod labels derive from it (no auto-naming suffix)
+            chart=chart.chart,
+            version=chart.version,
+            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=chart.repo) if chart.repo else None,
+            namespace=namespace,
+            create_namespace=True,
+            values=values,
+            timeout=timeout,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=depends_on or []),
+        )
+
+    def _kube_prometheus_stack(self, name: str, args: ClusterAddonsArgs) -> k8s.helm.v3.Release:
+        selector = {"matchLabels": dict(args.monitor_selector_labels or {"release": "kube-prometheus-stack"})}
+        admin_password = random.RandomPassword(f"{name}-grafana-admin", length=24, special=False, opts=pulumi.ResourceOptions(parent=self))
+        values = {
+            "prometheus": {
+                "prometheusSpec": {
+                    # Select the platform's monitors and rules in every namespace, by the stack's labels.
+                    "serviceMonitorSelector": selector,
+                    "podMonitorSelector": selector,
+                    "ruleSelector": selector,
+                    "serviceMonitorNamespaceSelector": {},
+                    "podMonitorNamespaceSelector": {},
+                    "ruleNamespaceSelector": {},
+                    "retention": "3d",  # a laptop's disk
+                }
+            },
+            "grafana": {
+                "adminPassword": pulumi.Output.secret(admin_password.result),
+                # Dashboards are ConfigMaps labelled grafana_dashboard: "1", in any namespace.
+                "sidecar": {"dashboards": {"enabled": True, "label": "grafana_dashboard", "labelValue": "1", "searchNamespace": "ALL"}},
+            },
+            # kind binds these control-plane components to localhost: scraping them only produces false alerts.
+            "kubeControllerManager": {"enabled": False},
+            "kubeScheduler": {"enabled": False},
+            "kubeEtcd": {"enabled": False},
+            "kubeProxy": {"enabled": False},
+        }
+        return self._release(
+            f"{name}-kube-prometheus-stack",
+            "kube-prometheus-stack",
+            KUBE_PROMETHEUS_STACK,
+            args.monitoring_namespace,
+            values,
+            timeout=900,
+        )

@@ -1,0 +1,440 @@
+"""Monitoring: what Prometheus scrapes, what it alerts on, and a Grafana dashboard per service.
+
+Owns a ServiceMonitor and a NetworkPolicy (Prometheus -> metrics port) per service that serves metrics, one
+PrometheusRule with the platform's alerts, and one dashboard ConfigMap per service. Built for
+kube-prometheus-stack: its Prometheus selects monitors and rules by label (`selector_labels`, by default
+`release: kube-prometheus-stack`), and its Grafana sidecar loads ConfigMaps labelled `grafana_dashboard: "1"`.
+
+Decisions worth knowing:
+
+- Databases are scraped through the PodMonitor each DatabaseCluster makes itself (it knows its pods and
+  port); this component only alerts on them (`cnpg_*`, Barman Cloud plugin and kubelet volume metrics),
+  given their names, instance counts and whether they are backed up.
+- Service SLO alerts are multi-window, multi-burn-rate alerts (Google SRE workbook): a fast burn (14.4x the
+  budget over 1h and 5m: 2% of a 30-day budget in an hour) pages, a slow burn (6x over 6h and 30m) warns.
+  Without traffic the ratios are empty and stay silent, so `ServiceUnavailable` covers "no target is up".
+- Latency is judged from the histogram's bucket at the SLO threshold (`le`); the threshold must be one of the
+  service's bucket boundaries. `le` is written as Prometheus 3 normalizes it ("0.5", "1.0").
+- Every alert carries severity, summary, description and a runbook URL from the stack's template.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components import hardening
+from components.app_service import METRICS_PORT_NAME
+from stack_config import MonitoringConfig, ServiceConfig
+
+MONITORING_API_VERSION = "monitoring.coreos.com/v1"
+DASHBOARD_LABEL = {"grafana_dashboard": "1"}  # what kube-prometheus-stack's Grafana sidecar looks for
+RULE_NAME = "platform-alerts"
+# Burn-rate windows (long, short) and factors, from the SRE workbook's recommended pair.
+FAST_BURN = ("1h", "5m", Decimal("14.4"))
+SLOW_BURN = ("6h", "30m", Decimal("6"))
+
+
+@dataclass
+class MonitoredDatabase:
+    """A CloudNativePG cluster to alert on: its instance pods are `<name>-<n>`, its volumes `<name>-<n>[-wal]`."""
+
+    name: str
+    instances: int = 1
+    backed_up: bool = True
+
+
+@dataclass
+class MonitoringArgs:
+    config: MonitoringConfig
+    namespace: str
+    services: list[ServiceConfig]
+    databases: list[MonitoredDatabase] = field(default_factory=list)
+
+
+def selector(**matchers: str) -> str:
+    """A PromQL label matcher list; values ending in ~ are regexes: selector(pod="a-[0-9]+~") -> {pod=~"a-[0-9]+"}."""
+    parts = []
+    for label, value in matchers.items():
+        operator = "=~" if value.endswith("~") else "="
+        parts.append(f'{label}{operator}"{value.rstrip("~")}"')
+    return "{" + ", ".join(parts) + "}"
+
+
+def budget(percent: float) -> Decimal:
+    """The error budget of an objective, exactly: 99.9 -> 0.001 (no float noise in the rule text)."""
+    return (Decimal(100) - Decimal(str(percent))) / Decimal(100)
+
+
+def bucket_bound(seconds: float) -> str:
+    """A histogram bucket's `le` as Prometheus 3 normalizes it: 0.5 -> "0.5", 1 -> "1.0"."""
+    return repr(float(seconds))
+
+
+class Monitoring(pulumi.ComponentResource):
+    alert_names: list[str]
+
+    def __init__(self, name: str, args: MonitoringArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("platform:monitoring:Monitoring", name, None, opts)
+        config = args.config
+        self._args = args
+        labels = hardening.standard_labels("monitoring", "monitoring")
+        child = pulumi.ResourceOptions(parent=self)
+
+        def metadata(object_name: str, extra: dict[str, str] | None = None) -> dict:
+            return {"name": object_name, "namespace": args.namespace, "labels": {**labels, **(extra or {})}}
+
+        prometheus = {
+            "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": config.namespace}},
+            "podSelector": {"matchLabels": dict(config.prometheus_pod_labels)},
+        }
+        for service in args.services:
+            if service.metrics is None:
+                continue
+            k8s.apiextensions.CustomResource(
+                f"{name}-{service.name}-service-monitor",
+                api_version=MONITORING_API_VERSION,
+                kind="ServiceMonitor",
+                metadata=metadata(service.name, config.selector_labels),
+                spec={
+                    "selector": {"matchLabels": hardening.selector_labels(service.name)},
+                    "namespaceSelector": {"matchNames": [args.namespace]},
+                    # The job label is the Service's name (the default): the alerts and dashboards select job="<service>".
+                    "endpoints": [
+                        {
+                            "port": METRICS_PORT_NAME,
+                            "path": service.metrics.path,
+                            "scheme": "http",
+                            "interval": config.scrape_interval,
+                        }
+                    ],
+                },
+                opts=child,
+            )
+            k8s.networking.v1.NetworkPolicy(
+                f"{name}-{service.name}-metrics-netpol",
+                metadata=metadata(f"metrics-{service.name}"),
+                spec={
+                    "podSelector": {"matchLabels": hardening.selector_labels(service.name)},
+                    "policyTypes": ["Ingress"],
+                    "ingress": [{"from": [prometheus], "ports": [{"protocol": "TCP", "port": service.metrics.port}]}],
+                },
+                opts=child,
+            )
+
+        groups = [group for group in (self._workload_rules(), self._service_rules(), self._database_rules()) if group["rules"]]
+        self.alert_names = sorted({rule["alert"] for group in groups for rule in group["rules"]})
+        k8s.apiextensions.CustomResource(
+            f"{name}-rules",
+            api_version=MONITORING_API_VERSION,
+            kind="PrometheusRule",
+            metadata=metadata(RULE_NAME, config.selector_labels),
+            spec={"groups": groups},
+            opts=child,
+        )
+
+        for service in args.services:
+            k8s.core.v1.ConfigMap(
+                f"{name}-{service.name}-dashboard",
+                metadata=metadata(f"dashboard-{service.name}", DASHBOARD_LABEL),
+                data={f"{service.name}.json": json.dumps(self.dashboard(service), indent=1, sort_keys=True)},
+                opts=child,
+            )
+        self.register_outputs({"alert_names": self.alert_names})
+
+    # --- alerts -------------------------------------------------------------------------------------------------
+
+    def _alert(self, alert: str, expr: str, for_: str, severity: str, summary: str, description: str, **labels: str) -> dict:
+        return {
+            "alert": alert,
+            "expr": expr,
+            "for": for_,
+            "labels": {"severity": severity, "namespace": self._args.namespace, **labels},
+            "annotations": {
+                "summary": summary,
+                "description": description,
+                "runbook_url": self._args.config.runbook_url(alert),
+            },
+        }
+
+    def _workload_rules(self) -> dict:
+        ns = self._args.namespace
+        rules = [
+            self._alert(
+                "PodCrashLooping",
+                "max by (namespace, pod, container) (kube_pod_container_status_waiting_reason"
+                f'{selector(namespace=ns, reason="CrashLoopBackOff")}) >= 1',
+                "10m",
+                "warning",
+                "Container {{ $labels.container }} of pod {{ $labels.pod }} is crash-looping",
+                f"Container {{{{ $labels.container }}}} of pod {{{{ $labels.pod }}}} in namespace {ns} has been in "
+                "CrashLoopBackOff for 10 minutes: it starts and dies. Read its last logs (kubectl logs --previous).",
+            ),
+            self._alert(
+                "PodNotReady",
+                f'(sum by (namespace, pod) (kube_pod_status_ready{selector(namespace=ns, condition="false")}) > 0)'
+                f' unless on (namespace, pod) (kube_pod_status_phase{selector(namespace=ns, phase="Succeeded")} == 1)',
+                "15m",
+                "warning",
+                "Pod {{ $labels.pod }} has not been ready for 15 minutes",
+                f"Pod {{{{ $labels.pod }}}} in namespace {ns} has been running but not ready for 15 minutes, so it "
+                "receives no traffic. Check its readiness probe, events and logs.",
+            ),
+        ]
+        if any(service.autoscaling for service in self._args.services):
+            rules.append(
+                self._alert(
+                    "HpaMaxedOut",
+                    f"kube_horizontalpodautoscaler_status_current_replicas{selector(namespace=ns)}"
+                    " >= on (namespace, horizontalpodautoscaler) "
+                    f"kube_horizontalpodautoscaler_spec_max_replicas{selector(namespace=ns)}",
+                    "15m",
+                    "warning",
+                    "Autoscaler {{ $labels.horizontalpodautoscaler }} has run at its maximum for 15 minutes",
+                    f"HorizontalPodAutoscaler {{{{ $labels.horizontalpodautoscaler }}}} in namespace {ns} has been at "
+                    "maxReplicas for 15 minutes: it cannot add capacity. Raise autoscaling.maxReplicas (and the "
+                    "namespace quota) or find what drives the load.",
+                )
+            )
+        return {"name": "platform-workloads", "rules": rules}
+
+    def _service_rules(self) -> dict:
+        config, ns = self._args.config, self._args.namespace
+        names = config.http_metrics
+        rules = []
+        for service in self._args.services:
+            if service.metrics is None:
+                continue
+            job = selector(namespace=ns, job=service.name)
+            requests = f"{names.requests_total}{job}"
+            errors = f"{names.requests_total}{selector(namespace=ns, job=service.name, **{names.status_label: '5..~'})}"
+            fast_bucket = f"{names.duration_bucket}{selector(namespace=ns, job=service.name, le=bucket_bound(config.slo.latency_seconds))}"
+            all_buckets = f"{names.duration_bucket}{selector(namespace=ns, job=service.name, le='+Inf')}"
+
+            def error_ratio(window: str) -> str:
+                return f"(sum(rate({errors}[{window}])) / sum(rate({requests}[{window}])))"
+
+            def slow_ratio(window: str) -> str:
+                return f"(1 - sum(rate({fast_bucket}[{window}])) / sum(rate({all_buckets}[{window}])))"
+
+            availability, latency = budget(config.slo.availability_percent), budget(config.slo.latency_percent)
+            threshold_ms = int(config.slo.latency_seconds * 1000)
+            rules.append(
+                self._alert(
+                    "ServiceUnavailable",
+                    f"(sum(up{job}) or on () vector(0)) == 0",
+                    "5m",
+                    "critical",
+                    f"No instance of service {service.name} is up",
+                    f"Prometheus has reached no pod of service {service.name} in namespace {ns} for 5 minutes: the "
+                    "service is down (or its metrics port is unreachable). Check its Deployment and pods.",
+                    service=service.name,
+                )
+            )
+            for alert, kind, ratio, objective, what in (
+                ("ServiceErrorBudgetBurn", "error", error_ratio, availability, f"{config.slo.availability_percent}% of requests without a 5xx"),
+                ("ServiceLatencyBudgetBurn", "latency", slow_ratio, latency, f"{config.slo.latency_percent}% of requests within {threshold_ms} ms"),
+            ):
+                for (long, short, factor), speed, severity, for_ in ((FAST_BURN, "Fast", "critical", "2m"), (SLOW_BURN, "Slow", "warning", "15m")):
+                    limit = f"({factor} * {objective})"
+                    rules.append(
+                        self._alert(
+                            f"{alert}{speed}",
+                            f"({ratio(long)} > {limit}) and ({ratio(short)} > {limit})",
+                            for_,
+                            severity,
+                            f"Service {service.name} burns its {kind} budget {factor}x too fast",
+                            f"Service {service.name} in namespace {ns} misses its objective ({what}) {factor} times "
+                            f"faster than the budget allows, over the last {long} and {short}. At this rate the 30-day "
+                            "budget is gone early: look at recent deploys, dependencies and load.",
+                            service=service.name,
+                        )
+                    )
+        return {"name": "platform-services", "rules": rules}
+
+    def _database_rules(self) -> dict:
+        config, ns = self._args.config, self._args.namespace
+        thresholds = config.databases
+        rules = []
+        for database in self._args.databases:
+            pods = selector(namespace=ns, pod=f"{database.name}-[0-9]+~")
+            volumes = selector(namespace=ns, persistentvolumeclaim=f"{database.name}-[0-9]+(-wal)?~")
+            up = f"(count(cnpg_collector_up{pods} == 1) or on () vector(0))"
+            rules.append(
+                self._alert(
+                    "DatabaseDown",
+                    f"{up} == 0",
+                    "5m",
+                    "critical",
+                    f"Database {database.name} has no running instance",
+                    f"No PostgreSQL instance of cluster {database.name} in namespace {ns} has been up for 5 minutes: "
+                    "its services cannot read or write. Check `kubectl cnpg status` and the operator's logs.",
+                    database=database.name,
+                )
+            )
+            if database.instances > 1:
+                rules.append(
+                    self._alert(
+                        "DatabaseInstancesMissing",
+                        f"{up} < {database.instances}",
+                        "10m",
+                        "warning",
+                        f"Database {database.name} runs fewer than {database.instances} instances",
+                        f"Cluster {database.name} in namespace {ns} has had {{{{ $value }}}} of {database.instances} "
+                        "instances up for 10 minutes: one more failure and it cannot fail over.",
+                        database=database.name,
+                    )
+                )
+                rules.append(
+                    self._alert(
+                        "DatabaseReplicationLag",
+                        f"max(cnpg_pg_replication_lag{pods}) > {thresholds.replication_lag_seconds}",
+                        "5m",
+                        "warning",
+                        f"Database {database.name}'s replicas lag behind",
+                        f"A replica of cluster {database.name} in namespace {ns} has been more than "
+                        f"{thresholds.replication_lag_seconds} s behind the primary for 5 minutes (now {{{{ $value }}}} s): "
+                        "a failover now would lose recent writes.",
+                        database=database.name,
+                    )
+                )
+            if database.backed_up:
+                last_backup = f"barman_cloud_cloudnative_pg_io_last_available_backup_timestamp{pods}"
+                rules.append(
+                    self._alert(
+                        "DatabaseBackupTooOld",
+                        f"(time() - max({last_backup}) > {thresholds.backup_max_age_hours * 3600}) or absent({last_backup})",
+                        "1h",
+                        "warning",
+                        f"Database {database.name} has no backup newer than {thresholds.backup_max_age_hours} h",
+                        f"The newest base backup of cluster {database.name} in namespace {ns} is older than "
+                        f"{thresholds.backup_max_age_hours} hours (or none is known): the ScheduledBackup is failing. "
+                        "Check `kubectl get backups` and the Barman Cloud plugin's logs.",
+                        database=database.name,
+                    )
+                )
+                rules.append(
+                    self._alert(
+                        "DatabaseWalArchivingFailing",
+                        f"max by (pod) (cnpg_pg_stat_archiver_last_failed_time{pods})"
+                        f" > max by (pod) (cnpg_pg_stat_archiver_last_archived_time{pods})",
+                        "10m",
+                        "warning",
+                        f"Database {database.name} fails to archive WAL",
+                        f"Instance {{{{ $labels.pod }}}} of cluster {database.name} in namespace {ns} failed to archive "
+                        "WAL after its last success: point-in-time recovery has a gap and WAL piles up on the volume.",
+                        database=database.name,
+                    )
+                )
+            rules.append(
+                self._alert(
+                    "DatabaseStorageAlmostFull",
+                    f"max by (persistentvolumeclaim) (kubelet_volume_stats_available_bytes{volumes}"
+                    f" / kubelet_volume_stats_capacity_bytes{volumes}) * 100 < {thresholds.storage_free_percent}",
+                    "5m",
+                    "warning",
+                    f"Database {database.name}'s volume is almost full",
+                    f"Volume {{{{ $labels.persistentvolumeclaim }}}} of cluster {database.name} in namespace {ns} has "
+                    f"less than {thresholds.storage_free_percent}% free: PostgreSQL stops when it is full. Grow "
+                    "storage.size (or walStorage.size) in the stack file.",
+                    database=database.name,
+                )
+            )
+        return {"name": "platform-databases", "rules": rules}
+
+    # --- dashboards ---------------------------------------------------------------------------------------------
+
+    def dashboard(self, service: ServiceConfig) -> dict:
+        """A Grafana dashboard for one service; the data source is the variable ${datasource}."""
+        config, ns = self._args.config, self._args.namespace
+        names = config.http_metrics
+        job = selector(namespace=ns, job=service.name)
+        container = selector(namespace=ns, container=service.name)
+        panels: list[tuple[str, str, list[tuple[str, str]]]] = []  # (title, unit, [(expr, legend)])
+        if service.metrics is not None:
+            panels += [
+                (
+                    "Requests per second by status",
+                    "reqps",
+                    [(f"sum by ({names.status_label}) (rate({names.requests_total}{job}[$__rate_interval]))", f"{{{{{names.status_label}}}}}")],
+                ),
+                (
+                    "5xx ratio",
+                    "percentunit",
+                    [
+                        (
+                            f"sum(rate({names.requests_total}{selector(namespace=ns, job=service.name, **{names.status_label: '5..~'})}[$__rate_interval]))"
+                            f" / sum(rate({names.requests_total}{job}[$__rate_interval]))",
+                            "5xx",
+                        ),
+                        (f"vector({budget(config.slo.availability_percent)})", "error budget"),
+                    ],
+                ),
+                (
+                    "Latency",
+                    "s",
+                    [
+                        (f"histogram_quantile({q}, sum by (le) (rate({names.duration_bucket}{job}[$__rate_interval])))", f"p{int(q * 100)}")
+                        for q in (0.5, 0.95, 0.99)
+                    ],
+                ),
+            ]
+        panels += [
+            (
+                "Ready replicas",
+                "short",
+                [
+                    (f"sum(kube_deployment_status_replicas_available{selector(namespace=ns, deployment=service.name)})", "available"),
+                    (f"sum(kube_deployment_spec_replicas{selector(namespace=ns, deployment=service.name)})", "desired"),
+                ],
+            ),
+            ("CPU", "cores", [(f"sum by (pod) (rate(container_cpu_usage_seconds_total{container}[$__rate_interval]))", "{{pod}}")]),
+            ("Memory (working set)", "bytes", [(f"sum by (pod) (container_memory_working_set_bytes{container})", "{{pod}}")]),
+            ("Restarts (1h)", "short", [(f"sum by (pod) (increase(kube_pod_container_status_restarts_total{container}[1h]))", "{{pod}}")]),
+        ]
+        datasource = {"type": "prometheus", "uid": "${datasource}"}
+        uid = "platform-" + hashlib.sha256(f"{ns}/{service.name}".encode()).hexdigest()[:16]
+        return {
+            "uid": uid,  # stable across runs, unique per namespace and service, within Grafana's 40 characters
+            "title": f"{service.name} ({ns})",
+            "tags": ["platform", ns],
+            "editable": False,  # provisioned from this program: edits in the UI would be lost
+            "schemaVersion": 39,
+            "version": 1,
+            "refresh": "30s",
+            "time": {"from": "now-6h", "to": "now"},
+            "templating": {
+                "list": [
+                    {
+                        "name": "datasource",
+                        "label": "Data source",
+                        "type": "datasource",
+                        "query": "prometheus",
+                        "current": {},
+                        "hide": 0,
+                        "refresh": 1,
+                        "regex": "",
+                    }
+                ]
+            },
+            "panels": [
+                {
+                    "id": index + 1,
+                    "type": "timeseries",
+                    "title": title,
+                    "datasource": dict(datasource),
+                    "gridPos": {"h": 8, "w": 12, "x": (index % 2) * 12, "y": (index // 2) * 8},
+                    "fieldConfig": {"defaults": {"unit": unit}, "overrides": []},
+                    "targets": [
+                        {"refId": chr(ord("A") + position), "datasource": dict(datasource), "expr": expr, "legendFormat": legend}
+                        for position, (expr, legend) in enumerate(queries)
+                    ],
+                }
+                for index, (title, unit, queries) in enumerate(panels)
+            ],
+        }

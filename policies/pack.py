@@ -1,0 +1,14 @@
+"""Every policy of the pack, in one list: what `__main__.py` serves and what tools/analyzer runs."""
+
+from __future__ import annotations
+
+from pulumi_policy import EnforcementLevel
+
+from . import pod_security, secrets, stack_rules, workload
+
+PACK_NAME = "platform-policies"
+# Anything not configured otherwise blocks the deployment; policies/config/*.json relax it per stack.
+DEFAULT_ENFORCEMENT = EnforcementLevel.MANDATORY
+
+
+ALL_POLICIES = pod_security.POLICIES + workload.POLICIES + secrets.POLICIES + stack_rules.POLICIES
