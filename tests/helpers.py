@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from tools import engine
-from tools.preview import normalize_numbers
 
 POD_BEARING_KINDS = ("Pod", "Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job", "CronJob")
 
@@ -18,13 +17,7 @@ def register(program: Callable[[], Any], stack: str = "test") -> list[engine.Rec
 
 def unwrap(value: Any) -> Any:
     """Wire form with secrets unwrapped and numbers normalized, for asserting on values."""
-    if engine.is_secret(value):
-        return unwrap(value["value"])
-    if isinstance(value, dict):
-        return {key: unwrap(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [unwrap(item) for item in value]
-    return normalize_numbers(value)
+    return engine.normalize_numbers(engine.unwrap_secrets(value))
 
 
 def by_kind(resources: list[engine.RecordedResource], kind: str) -> list[dict[str, Any]]:

@@ -13,7 +13,8 @@ import pytest
 
 from tools import schemas
 from tools.engine import wrap_secret
-from tools.schemas import SchemaError, format_path, normalize_numbers, unwrap_secrets, validate, validate_all
+from tools.engine import normalize_numbers, unwrap_secrets
+from tools.schemas import SchemaError, format_path, validate, validate_all
 
 CRD_DIR = Path(schemas.__file__).resolve().parent / "crds"
 DELETE = object()  # marks a field to remove in mutated()

@@ -28,12 +28,9 @@ from typing import Any, Iterable, Iterator, TextIO
 
 import yaml
 
-from tools import analyzer
+from tools import analyzer, sarif
 
 YAML_SUFFIXES = (".yaml", ".yml")
-SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
-SARIF_LEVELS = {"mandatory": "error", "remediate": "error", "advisory": "warning"}
-BLOCKING = ("mandatory", "remediate")  # the CLI fails a preview on these
 Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # the C loader is about 10x faster
 
 
@@ -197,7 +194,7 @@ def format_text(reports: list[Report], sources: list[SourceObject]) -> str:
         f"{r.file}:{r.line}: {r.kind} {r.namespace or '-'}/{r.name or '-'}: [{r.enforcement}] {r.policy}: {r.message}"
         for r in reports
     ]
-    blocking = sum(r.enforcement in BLOCKING for r in reports)
+    blocking = sum(r.enforcement in sarif.BLOCKING for r in reports)
     files = len({s.file for s in sources})
     lines.append(
         f"{len(reports)} finding(s), {blocking} mandatory, {len(reports) - blocking} advisory, "
@@ -210,48 +207,22 @@ def format_json(reports: list[Report]) -> str:
     return json.dumps([r.as_json() for r in reports], indent=2) + "\n"
 
 
-def _sarif_rule(policy) -> dict[str, Any]:
-    rule: dict[str, Any] = {
-        "id": policy.name,
-        "name": policy.name,
-        "shortDescription": {"text": policy.description},
-        "fullDescription": {"text": policy.description},
-    }
-    if policy.url:
-        rule["helpUri"] = policy.url
-    if policy.remediation_steps:
-        rule["help"] = {"text": policy.remediation_steps}
-    return rule
-
-
-def _sarif_result(report: Report, rule_index: int | None) -> dict[str, Any]:
-    result: dict[str, Any] = {
-        "ruleId": report.policy,
-        "level": SARIF_LEVELS.get(report.enforcement, "note"),
-        "message": {"text": f"{report.kind} {report.namespace or '-'}/{report.name or '-'}: {report.message}"},
-        "locations": [
-            {
-                "physicalLocation": {
-                    "artifactLocation": {"uri": Path(report.file).as_posix()},
-                    "region": {"startLine": report.line},
-                }
-            }
-        ],
-    }
-    if rule_index is not None:
-        result["ruleIndex"] = rule_index
-    return result
-
-
 def format_sarif(reports: list[Report], policies: list) -> str:
-    rules = [_sarif_rule(policy) for policy in policies]
-    index = {policy.name: position for position, policy in enumerate(policies)}
-    results = [_sarif_result(r, index.get(r.policy)) for r in reports]
     from policies.pack import PACK_NAME
 
-    driver = {"name": PACK_NAME, "version": analyzer.pack_version(), "rules": rules}
-    sarif = {"$schema": SARIF_SCHEMA, "version": "2.1.0", "runs": [{"tool": {"driver": driver}, "results": results}]}
-    return json.dumps(sarif, indent=2) + "\n"
+    index = {policy.name: position for position, policy in enumerate(policies)}
+    results = [
+        sarif.result(
+            r.policy,
+            index.get(r.policy, -1),
+            r.enforcement,
+            f"{r.kind} {r.namespace or '-'}/{r.name or '-'}: {r.message}",
+            [sarif.location(r.file, r.line)],
+        )
+        for r in reports
+    ]
+    log = sarif.log(PACK_NAME, analyzer.pack_version(), [sarif.policy_rule(policy) for policy in policies], results)
+    return json.dumps(log, indent=2) + "\n"
 
 
 # --- command line -------------------------------------------------------------------------------------------
@@ -311,7 +282,7 @@ def main(argv: list[str] | None = None, stdout: TextIO | None = None, stderr: Te
         stdout.write(format_sarif(reports, policies))
     else:
         stdout.write(format_text(reports, sources))
-    return 1 if any(r.enforcement in BLOCKING for r in reports) else 0
+    return 1 if any(r.enforcement in sarif.BLOCKING for r in reports) else 0
 
 
 if __name__ == "__main__":

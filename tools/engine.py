@@ -90,6 +90,28 @@ def wrap_secret(value: Any) -> dict[str, Any]:
     return {SECRET_SIG: SECRET_VALUE_SIG, "value": value}
 
 
+def unwrap_secrets(value: Any) -> Any:
+    """The value with every Pulumi secret wrapper {SECRET_SIG: ..., "value": X} replaced by X."""
+    if is_secret(value):
+        return unwrap_secrets(value.get("value"))
+    if isinstance(value, dict):
+        return {key: unwrap_secrets(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [unwrap_secrets(item) for item in value]
+    return value
+
+
+def normalize_numbers(value: Any) -> Any:
+    """The value with integral floats turned into ints: the engine sends every number as a float (replicas: 2.0)."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {key: normalize_numbers(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [normalize_numbers(item) for item in value]
+    return value
+
+
 def project_name(project_dir: Path = PROJECT_DIR) -> str:
     path = project_dir / "Pulumi.yaml"
     try:

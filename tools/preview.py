@@ -57,20 +57,9 @@ def _mask_leaves(value: Any) -> Any:
     return MASK if value is not None else None
 
 
-def normalize_numbers(value: Any) -> Any:
-    """The engine sends every number as a float; Kubernetes wants integers where they are integral."""
-    if isinstance(value, dict):
-        return {key: normalize_numbers(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [normalize_numbers(item) for item in value]
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    return value
-
-
 def manifest(resource: engine.RecordedResource) -> dict[str, Any]:
     """A recorded Kubernetes object as it would be applied, secrets masked, numbers normalized."""
-    return normalize_numbers(mask_secrets(resource.inputs))
+    return engine.normalize_numbers(mask_secrets(resource.inputs))
 
 
 @dataclass
@@ -126,7 +115,7 @@ def snapshot(rendering: engine.Rendering) -> dict[str, dict[str, Any]]:
             "parent": r.parent,
             "protect": r.protect,
             "retainOnDelete": r.retain_on_delete,
-            "inputs": normalize_numbers(mask_secrets(r.inputs)),
+            "inputs": engine.normalize_numbers(mask_secrets(r.inputs)),
         }
         for r in tree_order(rendering.resources)
     }

@@ -24,7 +24,7 @@ from typing import Any, Iterable
 from jsonschema import Draft202012Validator, ValidationError
 from referencing import Registry, Resource
 
-from tools.engine import SECRET_SIG, is_secret  # noqa: F401  (SECRET_SIG: the wrapper's marker key)
+from tools.engine import normalize_numbers, unwrap_secrets
 
 # The Kubernetes version whose OpenAPI schema built-in kinds are checked against.
 KUBERNETES_VERSION = "1.35.0"
@@ -87,28 +87,6 @@ def validate_all(objs: list[dict]) -> list[SchemaError]:
 def is_known_kind(api_version: str, kind: str) -> bool:
     """Whether a schema is known for this apiVersion and kind (a built-in kind or one of tools/crds)."""
     return _builtin_schema(api_version, kind) is not None or (api_version, kind) in _crd_schemas()
-
-
-def unwrap_secrets(value: Any) -> Any:
-    """The value with every Pulumi secret wrapper {SECRET_SIG: ..., "value": X} replaced by X."""
-    if is_secret(value):
-        return unwrap_secrets(value.get("value"))
-    if isinstance(value, dict):
-        return {key: unwrap_secrets(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [unwrap_secrets(item) for item in value]
-    return value
-
-
-def normalize_numbers(value: Any) -> Any:
-    """The value with integral floats turned into ints: the engine sends every number as a float (replicas: 2.0)."""
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, dict):
-        return {key: normalize_numbers(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [normalize_numbers(item) for item in value]
-    return value
 
 
 def format_path(path: Iterable[str | int]) -> str:
