@@ -8,14 +8,13 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 import stack_config
+from components.addons import ClusterAddons, ClusterAddonsArgs
 from components.app_service import AppService, AppServiceArgs, Peer
 from components.backup_bucket import BackupBucket, BucketSettings
-from components.database_cluster import BackupTarget, DatabaseCluster, DatabaseClusterArgs
-from components.namespace_baseline import NamespaceBaseline, NamespaceBaselineArgs
-from components.addons import ClusterAddons, ClusterAddonsArgs
-from components.database_cluster import MetricsScraper
+from components.database_cluster import BackupTarget, DatabaseCluster, DatabaseClusterArgs, MetricsScraper
 from components.ingress import Ingress, IngressArgs
 from components.monitoring import MonitoredDatabase, Monitoring, MonitoringArgs
+from components.namespace_baseline import NamespaceBaseline, NamespaceBaselineArgs
 
 
 def read_config() -> stack_config.StackConfig:
@@ -94,9 +93,9 @@ def deploy_databases(
 class AddonDependencies:
     """What each kind of component waits for: nothing when the cluster already has its operators."""
 
-    ingress_dependencies: list = []
-    monitoring_dependencies: list = []
-    database_dependencies: list = []
+    ingress_dependencies: tuple = ()
+    monitoring_dependencies: tuple = ()
+    database_dependencies: tuple = ()
 
 
 def deploy_addons(config: stack_config.StackConfig, provider: k8s.Provider):

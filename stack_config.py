@@ -388,12 +388,13 @@ class CertificateIssuer(CamelModel):
     @model_validator(mode="after")
     def acme_needs_server_and_email(self) -> "CertificateIssuer":
         if self.kind == "acme":
-            missing = [key for key, value in (("server", self.server), ("email", self.email)) if not value]
+            hints = {
+                "server": f"server (the ACME directory URL, e.g. {ACME_PRODUCTION_EXAMPLE})",
+                "email": "email (the account contact the CA writes to about expiring certificates)",
+            }
+            missing = [hints[key] for key, value in (("server", self.server), ("email", self.email)) if not value]
             if missing:
-                raise ValueError(
-                    f"issuer kind 'acme' needs {' and '.join(missing)}: the ACME directory URL (e.g. "
-                    f"{ACME_PRODUCTION_EXAMPLE}) and the account email the CA writes to about expiring certificates"
-                )
+                raise ValueError(f"issuer kind 'acme' needs {' and '.join(missing)}")
         elif self.server or self.email:
             raise ValueError("issuer kind 'selfSigned' takes no 'server' or 'email' (those are for 'acme'); remove them")
         return self

@@ -21,8 +21,10 @@ Decisions worth knowing:
   Barman Cloud plugin after cert-manager and CloudNativePG (its TLS certificates and its CRD owner).
   Components that use the CRDs depend on the releases through `ingress_dependencies`,
   `monitoring_dependencies` and `database_dependencies`.
-- Grafana's admin password is generated (pulumi-random) and stays a Pulumi secret; the chart's well-known
-  default is never used.
+- Grafana's admin password is generated (pulumi-random) and reaches Grafana through a Secret the chart
+  reads (`grafana.admin.existingSecret`), never through the release's values: a secret inside `values`
+  would make Pulumi hide all of them in every preview. So the monitoring namespace is created here (with
+  that Secret) rather than by Helm; the chart's well-known default password is never used.
 """
 
 from __future__ import annotations
@@ -57,6 +59,7 @@ KUBE_PROMETHEUS_STACK = Chart("kube-prometheus-stack", "88.6.0", "https://promet
 
 CERT_MANAGER_NAMESPACE = "cert-manager"
 ENVOY_GATEWAY_CONTROLLER = "gateway.envoyproxy.io/gatewayclass-controller"
+GRAFANA_ADMIN_SECRET = "grafana-admin"
 
 
 @dataclass
@@ -140,6 +143,7 @@ class ClusterAddons(pulumi.ComponentResource):
         values: dict[str, Any],
         depends_on: list[pulumi.Resource] | None = None,
         timeout: int = 600,
+        create_namespace: bool = True,
     ) -> k8s.helm.v3.Release:
         return k8s.helm.v3.Release(
             resource_name,
@@ -148,7 +152,7 @@ class ClusterAddons(pulumi.ComponentResource):
             version=chart.version,
             repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=chart.repo) if chart.repo else None,
             namespace=namespace,
-            create_namespace=True,
+            create_namespace=create_namespace,
             values=values,
             timeout=timeout,
             opts=pulumi.ResourceOptions(parent=self, depends_on=depends_on or []),
@@ -156,7 +160,24 @@ class ClusterAddons(pulumi.ComponentResource):
 
     def _kube_prometheus_stack(self, name: str, args: ClusterAddonsArgs) -> k8s.helm.v3.Release:
         selector = {"matchLabels": dict(args.monitor_selector_labels or {"release": "kube-prometheus-stack"})}
-        admin_password = random.RandomPassword(f"{name}-grafana-admin", length=24, special=False, opts=pulumi.ResourceOptions(parent=self))
+        child = pulumi.ResourceOptions(parent=self)
+        namespace = k8s.core.v1.Namespace(
+            f"{name}-monitoring-namespace",
+            metadata={
+                "name": args.monitoring_namespace,
+                # node-exporter reads the host (hostNetwork, hostPID, hostPath): this namespace cannot be restricted.
+                "labels": {"pod-security.kubernetes.io/enforce": "privileged", "app.kubernetes.io/managed-by": "pulumi"},
+            },
+            opts=child,
+        )
+        admin_password = random.RandomPassword(f"{name}-grafana-admin", length=24, special=False, opts=child)
+        admin_secret = k8s.core.v1.Secret(
+            f"{name}-grafana-admin-secret",
+            metadata={"name": GRAFANA_ADMIN_SECRET, "namespace": args.monitoring_namespace},
+            type="Opaque",
+            string_data={"admin-user": "admin", "admin-password": pulumi.Output.secret(admin_password.result)},
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[namespace]),
+        )
         values = {
             "prometheus": {
                 "prometheusSpec": {
@@ -171,7 +192,8 @@ class ClusterAddons(pulumi.ComponentResource):
                 }
             },
             "grafana": {
-                "adminPassword": pulumi.Output.secret(admin_password.result),
+                # `kubectl -n <monitoring> get secret grafana-admin -o jsonpath='{.data.admin-password}' | base64 -d`
+                "admin": {"existingSecret": GRAFANA_ADMIN_SECRET, "userKey": "admin-user", "passwordKey": "admin-password"},
                 # Dashboards are ConfigMaps labelled grafana_dashboard: "1", in any namespace.
                 "sidecar": {"dashboards": {"enabled": True, "label": "grafana_dashboard", "labelValue": "1", "searchNamespace": "ALL"}},
             },
@@ -187,5 +209,7 @@ class ClusterAddons(pulumi.ComponentResource):
             KUBE_PROMETHEUS_STACK,
             args.monitoring_namespace,
             values,
+            depends_on=[admin_secret],
             timeout=900,
+            create_namespace=False,
         )

@@ -190,9 +190,14 @@ class Monitoring(pulumi.ComponentResource):
             rules.append(
                 self._alert(
                     "HpaMaxedOut",
-                    f"kube_horizontalpodautoscaler_status_current_replicas{selector(namespace=ns)}"
+                    f"(kube_horizontalpodautoscaler_status_current_replicas{selector(namespace=ns)}"
                     " >= on (namespace, horizontalpodautoscaler) "
-                    f"kube_horizontalpodautoscaler_spec_max_replicas{selector(namespace=ns)}",
+                    f"kube_horizontalpodautoscaler_spec_max_replicas{selector(namespace=ns)})"
+                    # An autoscaler pinned at minReplicas == maxReplicas is always "at its maximum": not news.
+                    " and on (namespace, horizontalpodautoscaler) "
+                    f"(kube_horizontalpodautoscaler_spec_max_replicas{selector(namespace=ns)}"
+                    " > on (namespace, horizontalpodautoscaler) "
+                    f"kube_horizontalpodautoscaler_spec_min_replicas{selector(namespace=ns)})",
                     "15m",
                     "warning",
                     "Autoscaler {{ $labels.horizontalpodautoscaler }} has run at its maximum for 15 minutes",

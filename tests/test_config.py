@@ -223,3 +223,98 @@ def test_a_staging_database_may_skip_backups():
     orders(values)["backup"] = {"enabled": False}
     config = load(values, secret_keys, "staging")
     assert not config.backs_up(config.databases[0])
+
+
+# --- ingress, monitoring and add-ons ------------------------------------------------------------------------------
+
+
+def ingress(values):
+    return values["ingress"]
+
+
+def shop_routes(values):
+    return values["ingress"]["hosts"][0]["routes"]
+
+
+EDGE_BAD_INPUTS = [
+    # (id, stack, mutation, expected fragments of one problem)
+    ("route-to-unknown-service", "local", lambda v, s: shop_routes(v)[1].update(service="admin"),
+     ["platform:ingress.hosts[0].routes[1].service", "'admin' is not a service of this stack", "['api', 'web']"]),
+    ("acme-without-email", "local", lambda v, s: ingress(v).update(issuer={"kind": "acme", "server": "https://acme.example.org/directory"}),
+     ["platform:ingress.issuer", "issuer kind 'acme' needs email"]),
+    ("self-signed-with-server", "local", lambda v, s: ingress(v)["issuer"].update(email="ops@example.org"),
+     ["platform:ingress.issuer", "takes no 'server' or 'email'"]),
+    ("unknown-issuer-kind", "local", lambda v, s: ingress(v)["issuer"].update(kind="vault"),
+     ["platform:ingress.issuer.kind", "'selfSigned' or 'acme'"]),
+    ("gateway-without-class", "local", lambda v, s: ingress(v).pop("gatewayClassName"),
+     ["platform:ingress", "mode 'gateway' needs 'gatewayClassName'"]),
+    ("ingress-without-class", "local", lambda v, s: (ingress(v).update(mode="ingress"), ingress(v).pop("timeouts")),
+     ["platform:ingress", "mode 'ingress' needs 'ingressClassName'"]),
+    ("timeouts-in-ingress-mode", "local", lambda v, s: ingress(v).update(mode="ingress", ingressClassName="traefik"),
+     ["platform:ingress", "'timeouts' are HTTPRoute fields"]),
+    ("backend-longer-than-request", "local", lambda v, s: ingress(v).update(timeouts={"request": "30s", "backendRequest": "1m"}),
+     ["platform:ingress.timeouts", "backendRequest (1m) is longer than request (30s)"]),
+    ("bad-duration", "local", lambda v, s: ingress(v).update(timeouts={"request": "30 seconds"}),
+     ["platform:ingress.timeouts.request", "should match pattern", "'30 seconds'"]),
+    ("wildcard-host", "local", lambda v, s: ingress(v)["hosts"][0].update(host="*.localtest.me"),
+     ["platform:ingress.hosts[0].host", "'*.localtest.me'"]),
+    ("duplicate-path", "local", lambda v, s: shop_routes(v).append({"path": "/api/", "service": "web"}),
+     ["platform:ingress.hosts[0]", "routes ['/api'] more than once"]),
+    ("unnormalized-path", "local", lambda v, s: shop_routes(v)[1].update(path="/api//v1"),
+     ["platform:ingress.hosts[0].routes[1].path", "not normalized"]),
+    ("duplicate-host", "local", lambda v, s: ingress(v)["hosts"].append(dict(ingress(v)["hosts"][0])),
+     ["platform:ingress", "['platform.localtest.me'] appear more than once"]),
+    ("no-hosts", "local", lambda v, s: ingress(v).update(hosts=[]),
+     ["platform:ingress.hosts", "at least 1 item"]),
+    ("runbook-without-placeholder", "local", lambda v, s: v["monitoring"].update(runbookUrlTemplate="https://runbooks.example.com/"),
+     ["platform:monitoring.runbookUrlTemplate", "placeholder '{alert}'"]),
+    ("runbook-unknown-placeholder", "local", lambda v, s: v["monitoring"].update(runbookUrlTemplate="https://x.example.com/{service}/{alert}"),
+     ["platform:monitoring.runbookUrlTemplate", "['alert', 'service']"]),
+    ("bad-selector-label", "local", lambda v, s: v["monitoring"].update(selectorLabels={"release": "kube prometheus"}),
+     ["platform:monitoring.selectorLabels", "not valid Kubernetes labels"]),
+    ("perfect-slo", "local", lambda v, s: v["monitoring"].update(slo={"availabilityPercent": 100}),
+     ["platform:monitoring.slo.availabilityPercent", "less than 100"]),
+    ("bad-metric-name", "local", lambda v, s: v["monitoring"].update(httpMetrics={"requestsTotal": "http-requests"}),
+     ["platform:monitoring.httpMetrics.requestsTotal", "should match pattern"]),
+    ("cnpg-without-cert-manager", "local", lambda v, s: v["addons"].update(certManager=False),
+     ["platform:addons.cnpg", "set addons.certManager: true"]),
+    ("addons-typo", "local", lambda v, s: v["addons"].update(certmanager=True),
+     ["platform:addons.certmanager", "unknown key"]),
+    ("addons-in-staging", "staging", lambda v, s: v.update(addons={"kubePrometheusStack": True}),
+     ["platform:addons", "['kubePrometheusStack']", "only the local stack installs add-ons", "Pulumi.staging.yaml"]),
+    ("self-signed-in-prod", "prod", lambda v, s: ingress(v).update(issuer={"kind": "selfSigned"}),
+     ["platform:ingress.issuer.kind", "do not trust a local CA", "https://acme-v02.api.letsencrypt.org/directory"]),
+    ("acme-staging-in-prod", "prod", lambda v, s: ingress(v)["issuer"].update(server="https://acme-staging-v02.api.letsencrypt.org/directory"),
+     ["platform:ingress.issuer.server", "ACME staging directory"]),
+]
+
+
+@pytest.mark.parametrize("case_id, stack, mutate, fragments", EDGE_BAD_INPUTS, ids=[case[0] for case in EDGE_BAD_INPUTS])
+def test_bad_ingress_monitoring_or_addons_input_is_explained(case_id, stack, mutate, fragments):
+    problems = problems_for(mutate, stack=stack)
+    assert any(all(fragment in problem for fragment in fragments) for problem in problems), problems
+
+
+def test_edge_problems_come_with_every_other_problem():
+    def mutate(values, secret_keys):
+        web(values)["image"] = "web:latest"
+        shop_routes(values)[0]["service"] = "frontend"
+        values["monitoring"]["slo"] = {"latencySeconds": 0}
+        values["addons"]["certManager"] = False
+
+    joined = "\n".join(problems_for(mutate))
+    assert "platform:services[0].image" in joined
+    assert "platform:ingress.hosts[0].routes[0].service: 'frontend'" in joined
+    assert "platform:monitoring.slo.latencySeconds" in joined
+    assert "platform:addons.cnpg" in joined
+
+
+def test_ingress_is_optional_and_monitoring_has_defaults():
+    values, secret_keys = stack_values("staging")
+    values.pop("ingress")
+    values.pop("monitoring")
+    config = load(values, secret_keys, "staging")
+    assert config.ingress is None
+    assert config.monitoring.selector_labels == {"release": "kube-prometheus-stack"}
+    assert config.monitoring.runbook_url("PodNotReady") == "https://runbooks.example.com/PodNotReady"
+    assert not config.addons.any

@@ -169,6 +169,12 @@ def test_metric_names_selector_labels_and_runbooks_come_from_config():
     assert 'app_http_requests_total{namespace="apps", job="web", status=~"5.."}' in fast
 
 
+def test_hpa_alert_ignores_autoscalers_pinned_at_one_size(monitoring):
+    (expr,) = [rule["expr"] for rule in rules_of(monitoring) if rule["alert"] == "HpaMaxedOut"]
+    assert "kube_horizontalpodautoscaler_spec_max_replicas" in expr
+    assert 'kube_horizontalpodautoscaler_spec_min_replicas{namespace="apps"}' in expr.split(" and ")[1]
+
+
 def test_no_autoscaler_no_hpa_alert():
     plain = [service.model_copy(update={"autoscaling": None}) for service in SERVICES]
     assert "HpaMaxedOut" not in {rule["alert"] for rule in rules_of(render(services=plain, databases=[]))}
@@ -221,7 +227,8 @@ def test_every_stack_monitors_web_api_and_its_database(stack_rendering):
         parse_promql(alert["expr"])
     names = {r["alert"] for r in rules}
     assert {"DatabaseDown", "DatabaseBackupTooOld", "ServiceErrorBudgetBurnFast"} <= names
-    assert ("DatabaseReplicationLag" in names) == (stack_rendering.stack == "prod")  # prod alone runs replicas
+    # Only a cluster with replicas can lag: local runs one instance, staging and prod more.
+    assert ("DatabaseReplicationLag" in names) == (stack_rendering.stack != "local")
     metrics_policies = [o for o in objects if o["kind"] == "NetworkPolicy" and o["metadata"]["name"].startswith("metrics-")]
     assert len(metrics_policies) == 2
     for policy in metrics_policies:
@@ -229,4 +236,5 @@ def test_every_stack_monitors_web_api_and_its_database(stack_rendering):
         assert rule_in["from"][0]["namespaceSelector"] == {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}
         assert rule_in["ports"] == [{"protocol": "TCP", "port": 9090}]
     assert schemas.validate_all([o for o in objects if o["kind"] in ("ServiceMonitor", "PodMonitor", "PrometheusRule")]) == []
-    assert len(dashboards([r for r in stack_rendering.resources if r.is_kubernetes_object and r.inputs.get("metadata", {}).get("labels", {}).get("grafana_dashboard")])) == 2
+    dashboard_maps = [r for r in stack_rendering.resources if r.is_kubernetes_object and r.name.startswith("monitoring-") and r.inputs["kind"] == "ConfigMap"]
+    assert set(dashboards(dashboard_maps)) == {"web.json", "api.json"}

@@ -21,8 +21,9 @@ INGRESS = {"local": 7 + 3, "staging": 7 + 2, "prod": 7 + 2}
 # Monitoring: its component, one PrometheusRule, and per service a dashboard ConfigMap (2 services), a
 # ServiceMonitor and a metrics NetworkPolicy per service with metrics (both).
 MONITORING = 1 + 1 + 2 * 1 + 2 * 2
-# Local add-ons: the component, five Helm releases, the GatewayClass and Grafana's admin password.
-ADDONS = {"local": 1 + 5 + 1 + 1, "staging": 0, "prod": 0}
+# Local add-ons: the component, five Helm releases, the GatewayClass, and for Grafana the monitoring Namespace,
+# a generated admin password and the Secret holding it.
+ADDONS = {"local": 1 + 5 + 1 + 3, "staging": 0, "prod": 0}
 EXPECTED_COUNTS = {
     stack: count + DATABASES[stack] + INGRESS[stack] + MONITORING + ADDONS[stack]
     for stack, count in {"local": 1 + 5 + 2 * 9, "staging": 1 + 5 + 2 * 9 + 1, "prod": 1 + 5 + 2 * 9 + 2}.items()
@@ -91,9 +92,16 @@ def test_prod_pins_images_by_digest(rendered):
 
 
 def test_nothing_lands_in_the_default_namespace(stack_rendering):
-    for obj in kube_objects(stack_rendering):
+    # Local add-ons keep their objects in the add-ons' own namespaces (README, "Cluster add-ons").
+    (addons,) = stack_rendering.of_type("platform:addons:ClusterAddons") or [None]
+    for resource in stack_rendering.resources:
+        if not resource.is_kubernetes_object:
+            continue
+        obj = unwrap(resource.inputs)
         if obj["kind"] in CLUSTER_SCOPED_KINDS:
             assert obj["metadata"]["name"] not in ("default", "") and "namespace" not in obj["metadata"]
+        elif addons is not None and resource.parent == addons.urn:
+            assert obj["metadata"]["namespace"] not in ("default", "platform", ""), obj
         else:
             assert obj["metadata"]["namespace"] == "platform", obj
 
