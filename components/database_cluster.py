@@ -85,21 +85,6 @@ REPLACEMENT_FIELDS: dict[str, dict[str, str]] = {
 }
 
 
-def fields_forcing_replacement(resource_type: str, old: dict[str, Any], new: dict[str, Any]) -> list[tuple[str, str]]:
-    """(path, why) for each REPLACEMENT_FIELDS path whose value differs between two input dicts (wire or plain)."""
-    found = []
-    for path, reason in REPLACEMENT_FIELDS.get(resource_type, {}).items():
-        if _at(old, path) != _at(new, path):
-            found.append((path, reason))
-    return found
-
-
-def _at(value: Any, path: str) -> Any:
-    for key in path.split("."):
-        value = value.get(key) if isinstance(value, dict) else None
-    return value
-
-
 @dataclass
 class MetricsScraper:
     """Prometheus as kube-prometheus-stack deploys it: where its pods run, and the labels it selects monitors by."""

@@ -291,9 +291,15 @@ def test_replacement_fields_name_what_a_running_cluster_cannot_change(minio_db):
     moved = json.loads(json.dumps(cluster))
     moved["spec"]["storage"]["storageClass"] = "slow"
     moved["spec"]["instances"] = 5.0
-    changed = dbc.fields_forcing_replacement(dbc.CLUSTER_TYPE, cluster, moved)
-    assert [path for path, _ in changed] == ["spec.storage.storageClass"]
-    assert dbc.fields_forcing_replacement(dbc.CLUSTER_TYPE, cluster, json.loads(json.dumps(cluster))) == []
+    from tools import diff
+
+    def snapshot(inputs):
+        return {"urn": {"type": dbc.CLUSTER_TYPE, "name": "orders-cluster", "protect": True, "inputs": inputs}}
+
+    (change,) = diff.diff_snapshots("prod", snapshot(cluster), snapshot(moved)).changes
+    assert (change.action, change.destroys_data) == ("replace", True)
+    assert [path for path, _ in change.replaced_by] == ["spec.storage.storageClass"]
+    assert diff.diff_snapshots("prod", snapshot(cluster), snapshot(json.loads(json.dumps(cluster)))).changes == []
     assert set(dbc.REPLACEMENT_FIELDS) == {named(minio_db, n).type for n in ("orders-cluster", "orders-app-secret", "orders-scheduled-backup")}
 
 

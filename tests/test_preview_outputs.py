@@ -196,3 +196,15 @@ def test_diff_against_a_folder_without_snapshot(capsys, tmp_path):
     code, _, err = run(capsys, "--stack", "local", "--diff", str(tmp_path))
     assert code == 2
     assert "resources.json: cannot read the base snapshot" in err
+
+
+def test_renaming_the_backup_bucket_is_a_stateful_replacement(rendered):
+    bucket = next(r for r in rendered["prod"].resources if r.type == stack_diff.DYNAMIC_TYPE)
+    base = preview.snapshot(rendered["prod"])
+    head = json.loads(json.dumps(base))
+    head[bucket.urn]["inputs"]["bucket_name"] = "another-bucket"
+    diff = stack_diff.diff_snapshots("prod", base, head)
+    (change,) = diff.changes
+    assert (change.action, change.destroys_data, change.protect) == ("replace", True, True)
+    assert change.replaced_by[0][0] == "bucket_name"
+    assert "replaced because bucket_name changed" in stack_diff.format_text(diff)

@@ -17,25 +17,30 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from components import backup_bucket, database_cluster
+
 SNAPSHOT_FILE = "resources.json"
 DYNAMIC_TYPE = "pulumi-python:dynamic:Resource"
 
-# Types whose replacement destroys data, and the input paths whose change forces a replacement.
-# Kubernetes objects are also replaced when metadata.name or metadata.namespace changes.
+# Types whose replacement destroys data.
 STATEFUL_TYPES = {
-    "kubernetes:postgresql.cnpg.io/v1:Cluster",
+    database_cluster.CLUSTER_TYPE,
     "kubernetes:apps/v1:StatefulSet",
     "kubernetes:core/v1:PersistentVolumeClaim",
     DYNAMIC_TYPE,  # the backup bucket
 }
-REPLACEMENT_PATHS = {
-    "kubernetes:apps/v1:Deployment": ("spec.selector",),
-    "kubernetes:apps/v1:StatefulSet": ("spec.selector", "spec.serviceName", "spec.volumeClaimTemplates"),
-    "kubernetes:core/v1:PersistentVolumeClaim": ("spec.storageClassName", "spec.accessModes", "spec.volumeName"),
-    "kubernetes:postgresql.cnpg.io/v1:Cluster": ("spec.bootstrap", "spec.storage.storageClass", "spec.walStorage.storageClass"),
-    DYNAMIC_TYPE: ("bucket", "region", "endpoint_url"),
+IMMUTABLE = "immutable in Kubernetes: the provider deletes and recreates the object"
+# Per type, the input paths whose change forces a replacement, and why. The components that own the
+# stateful resources say which of their inputs those are.
+REPLACEMENT_PATHS: dict[str, dict[str, str]] = {
+    "kubernetes:apps/v1:Deployment": {"spec.selector": IMMUTABLE},
+    "kubernetes:apps/v1:StatefulSet": {path: IMMUTABLE for path in ("spec.selector", "spec.serviceName", "spec.volumeClaimTemplates")},
+    "kubernetes:core/v1:PersistentVolumeClaim": {path: IMMUTABLE for path in ("spec.storageClassName", "spec.accessModes", "spec.volumeName")},
+    **database_cluster.REPLACEMENT_FIELDS,
+    DYNAMIC_TYPE: {key: "a bucket's name, region and endpoint are fixed: this is a new bucket" for key in backup_bucket.REPLACE_PROPERTIES},
 }
-ALWAYS_REPLACING_PATHS = ("metadata.name", "metadata.namespace")
+# Any Kubernetes object with a new name or namespace is a new object.
+ALWAYS_REPLACING_PATHS = {"metadata.name": "a new name is a new object", "metadata.namespace": "a new namespace is a new object"}
 
 
 class DiffError(Exception):
@@ -58,6 +63,7 @@ class ResourceChange:
     stateful: bool
     protect: bool
     fields: list[FieldChange] = field(default_factory=list)
+    replaced_by: list[tuple[str, str]] = field(default_factory=list)  # (path, why) of the changes forcing it
 
     @property
     def destroys_data(self) -> bool:
@@ -94,13 +100,16 @@ def field_changes(before: Any, after: Any, path: str = "") -> list[FieldChange]:
     return [] if before == after else [FieldChange(path, before, after)]
 
 
-def _forces_replacement(resource_type: str, changes: list[FieldChange]) -> bool:
-    prefixes = REPLACEMENT_PATHS.get(resource_type, ()) + (ALWAYS_REPLACING_PATHS if resource_type.startswith("kubernetes:") else ())
-    return any(
-        change.path == prefix or change.path.startswith(prefix + ".") or change.path.startswith(prefix + "[")
-        for change in changes
-        for prefix in prefixes
-    )
+def replacement_causes(resource_type: str, changes: list[FieldChange]) -> list[tuple[str, str]]:
+    """(path, why) for each configured path under which something changed."""
+    paths = dict(REPLACEMENT_PATHS.get(resource_type, {}))
+    if resource_type.startswith("kubernetes:"):
+        paths = {**ALWAYS_REPLACING_PATHS, **paths}
+    return [
+        (prefix, why)
+        for prefix, why in paths.items()
+        if any(c.path == prefix or c.path.startswith((prefix + ".", prefix + "[")) for c in changes)
+    ]
 
 
 def diff_snapshots(stack: str, base: dict[str, dict], head: dict[str, dict]) -> StackDiff:
@@ -120,8 +129,9 @@ def diff_snapshots(stack: str, base: dict[str, dict], head: dict[str, dict]) -> 
             if old.get("protect") != new.get("protect"):
                 fields.append(FieldChange("(protect)", old.get("protect"), new.get("protect")))
             if fields:
-                action = "replace" if _forces_replacement(resource_type, fields) else "update"
-                changes.append(ResourceChange(action=action, fields=fields, **common))
+                causes = replacement_causes(resource_type, fields)
+                action = "replace" if causes else "update"
+                changes.append(ResourceChange(action=action, fields=fields, replaced_by=causes, **common))
     order = {"replace": 1, "remove": 2, "update": 3, "add": 4}
     changes.sort(key=lambda change: (not change.destroys_data, order[change.action], change.type, change.name))
     return StackDiff(stack, changes)
@@ -139,6 +149,7 @@ def format_text(diff: StackDiff) -> str:
         warning = "  !! replaces a stateful resource: its data would be lost" if change.destroys_data else ""
         protected = " [protected]" if change.protect else ""
         lines.append(f"  {symbols[change.action]:>2} {change.type} {change.name}{protected}{warning}")
+        lines += [f"       replaced because {path} changed: {why}" for path, why in change.replaced_by]
         lines += [f"       {f.path}: {_short(f.before)} => {_short(f.after)}" for f in change.fields]
     return "\n".join(lines)
 
@@ -156,6 +167,7 @@ def to_json(diff: StackDiff) -> dict[str, Any]:
                 "stateful": c.stateful,
                 "destroysData": c.destroys_data,
                 "protect": c.protect,
+                "replacedBy": [{"path": path, "reason": why} for path, why in c.replaced_by],
                 "fields": [{"path": f.path, "before": f.before, "after": f.after} for f in c.fields],
             }
             for c in diff.changes
