@@ -117,6 +117,12 @@ def group_and_kind(resource_type: str) -> tuple[str, str]:
     return parts[1].split("/")[0], parts[2]
 
 
+def resource_type_of(obj: Mapping) -> str:
+    """The Pulumi type of a plain Kubernetes object: apiVersion "v1" is the core group ("kubernetes:core/v1:Pod")."""
+    api_version = str(obj.get("apiVersion") or "")
+    return f"kubernetes:{api_version if '/' in api_version else 'core/' + api_version}:{obj.get('kind')}"
+
+
 def pod_template(resource_type: str, props: Any) -> PodTemplate | None:
     """The pod spec and metadata a pod-bearing object runs, or None for any other object."""
     path = POD_TEMPLATE_PATHS.get(group_and_kind(resource_type))

@@ -39,6 +39,8 @@ from pulumi_policy.proxy import (
 )
 from pulumi_policy.secret import Secret
 
+from .pod_security import CONTAINER_LISTS, pod_template, resource_type_of
+
 # --- plain values -------------------------------------------------------------------------------------------
 
 
@@ -290,29 +292,10 @@ def judge_text(name: str, value: str) -> str | None:
 
 # --- pod-bearing objects ------------------------------------------------------------------------------------
 
-# Where each kind keeps its pod spec.
-POD_SPEC_PATHS: dict[str, tuple[str, ...]] = {
-    "Pod": ("spec",),
-    "Deployment": ("spec", "template", "spec"),
-    "StatefulSet": ("spec", "template", "spec"),
-    "DaemonSet": ("spec", "template", "spec"),
-    "ReplicaSet": ("spec", "template", "spec"),
-    "ReplicationController": ("spec", "template", "spec"),
-    "Job": ("spec", "template", "spec"),
-    "CronJob": ("spec", "jobTemplate", "spec", "template", "spec"),
-}
-CONTAINER_LISTS = ("containers", "initContainers", "ephemeralContainers")
-
-
 def pod_spec(obj: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
-    """(dotted path, pod spec) of a pod-bearing object, or None for other kinds."""
-    path = POD_SPEC_PATHS.get(str(obj.get("kind")))
-    if path is None:
-        return None
-    spec: Any = obj
-    for key in path:
-        spec = mapping(spec).get(key)
-    return ".".join(path), mapping(spec)
+    """(dotted path, pod spec) of a pod-bearing object, or None for other kinds (pod_security knows which)."""
+    template = pod_template(resource_type_of(obj), obj)
+    return None if template is None else (template.spec_path, mapping(template.spec))
 
 
 def _label(index: int, item: Any) -> str:

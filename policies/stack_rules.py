@@ -26,7 +26,8 @@ from pulumi_policy import (
     StackValidationPolicy,
 )
 
-from .secrets import POD_SPEC_PATHS, items, mapping, to_plain, unwrap
+from .pod_security import POD_TEMPLATE_PATHS, group_and_kind, pod_template, resource_type_of
+from .secrets import items, mapping, to_plain, unwrap
 
 Finding = tuple[str, str]  # (urn, message)
 
@@ -171,11 +172,8 @@ def selector_requires(selector: Any, key: str, value: str) -> bool:
 
 def pod_labels(workload: StackObject) -> dict[str, Any] | None:
     """The pod template's labels, None when unknown."""
-    template_path = POD_SPEC_PATHS.get(workload.kind, ())[:-1]  # the pod spec's parent holds the metadata
-    node: Any = workload.obj
-    for key in template_path:
-        node = mapping(node).get(key)
-    labels = unwrap(mapping(mapping(node).get("metadata")).get("labels"))[0]
+    template = pod_template(resource_type_of(workload.obj), workload.obj)
+    labels = unwrap(mapping(template.metadata if template else None).get("labels"))[0]
     if labels is None:
         return {}
     if not isinstance(labels, dict) or any(scalar(v) is None for v in labels.values()):
@@ -191,7 +189,9 @@ def policy_types(network_policy: StackObject) -> set[str]:
 
 def is_workload(obj: StackObject) -> bool:
     """Anything that runs pods: the pod-bearing kinds and CloudNativePG clusters."""
-    return (obj.kind in POD_SPEC_PATHS and obj.group in ("", "apps", "batch")) or obj.is_a("Cluster", CNPG_GROUP)
+    group_kind = group_and_kind(resource_type_of(obj.obj))
+    runs_pods = group_kind in POD_TEMPLATE_PATHS and group_kind != ("core", "PodTemplate")  # a template runs nothing
+    return runs_pods or obj.is_a("Cluster", CNPG_GROUP)
 
 
 def default_deny_problems(network_policy: StackObject) -> list[str]:
