@@ -22,9 +22,11 @@ QUANTITY = r"^[0-9]+(\.[0-9]+)?(m|k|Ki|Mi|Gi|Ti|M|G|T)?$"
 DIGEST = re.compile(r"@sha256:[0-9a-f]{64}$")
 
 # Top-level keys of the `platform:` namespace, in the order the docs list them.
-TOP_LEVEL_KEYS = ("environment", "kubernetes", "namespace", "imageRegistry", "quota", "containerDefaults", "services")
-TOP_LEVEL_KEYS += ("databases", "backups", "cnpg")  # CloudNativePG databases and their backups
-TOP_LEVEL_KEYS += ("ingress", "monitoring", "addons")  # the way in, monitoring, local cluster add-ons
+TOP_LEVEL_KEYS = (
+    "environment", "kubernetes", "namespace", "imageRegistry", "quota", "containerDefaults", "services",
+    "databases", "backups", "cnpg",  # CloudNativePG databases and their backups
+    "ingress", "monitoring", "addons",  # the way in, monitoring, local cluster add-ons
+)  # fmt: skip
 
 
 class Model(BaseModel):
