@@ -12,3 +12,7 @@ DEFAULT_ENFORCEMENT = EnforcementLevel.MANDATORY
 
 
 ALL_POLICIES = pod_security.POLICIES + workload.POLICIES + secrets.POLICIES + stack_rules.POLICIES
+
+# policy -> applies(resource_type, kind, api_version): False when the policy cannot report anything on such a
+# resource (its own first test would return). tools.analyzer leaves those out of the request; the CLI runs all.
+APPLIES_TO = {**pod_security.APPLIES_TO, **workload.APPLIES_TO, **secrets.APPLIES_TO, **stack_rules.APPLIES_TO}

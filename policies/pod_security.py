@@ -497,6 +497,15 @@ POLICIES: list = BASELINE_POLICIES + RESTRICTED_POLICIES
 PROFILES = ("baseline", "restricted")
 
 
+def runs_pods(resource_type: str, kind: str | None = None, api_version: str | None = None) -> bool:
+    """Whether resources of this type have a pod template: the only ones pod_template (so every check) judges."""
+    return group_and_kind(resource_type) in POD_TEMPLATE_PATHS
+
+
+# Which resources a policy can report on at all (see policies.pack.APPLIES_TO): the pod-bearing types.
+APPLIES_TO: dict = {policy: runs_pods for policy in POLICIES}
+
+
 def profile_policies(profile: str) -> list:
     """Exactly the policies of a Pod Security Standards profile: restricted includes baseline."""
     if profile not in PROFILES:

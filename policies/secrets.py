@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import math
 import re
 from collections import Counter
@@ -39,7 +40,7 @@ from pulumi_policy.proxy import (
 )
 from pulumi_policy.secret import Secret
 
-from .pod_security import CONTAINER_LISTS, pod_template, resource_type_of
+from .pod_security import CONTAINER_LISTS, POD_TEMPLATE_PATHS, group_and_kind, pod_template, resource_type_of
 
 # --- plain values -------------------------------------------------------------------------------------------
 
@@ -66,6 +67,12 @@ _UNKNOWN_SENTINELS = frozenset(
 )
 
 
+# While tools.analyzer hands every policy of a request the same props object (it does so only while no policy
+# writes to it), it sets this to a dict it clears between requests, so the rules that all start from to_plain(props)
+# convert each object once. None (the Pulumi CLI): every call converts. Callers never change what to_plain returns.
+PLAIN_MEMO: dict[int, tuple[Any, Any]] | None = None
+
+
 def to_plain(value: Any) -> Any:
     """Policy props (or raw wire-form inputs) as plain dicts/lists; every rule's pure core starts with it.
 
@@ -73,11 +80,22 @@ def to_plain(value: Any) -> Any:
     here unknowns become UNKNOWN so one unknown field does not hide findings in the others. Secrets (wire
     wrappers or pulumi_policy Secret) become `Secret(plain value)`, so callers that keep the wrapping can tell.
     """
+    memo = PLAIN_MEMO
+    if memo is None or not isinstance(value, Mapping):
+        return _to_plain(value)
+    cached = memo.get(id(value))
+    if cached is None or cached[0] is not value:
+        cached = (value, _to_plain(value))
+        memo[id(value)] = cached
+    return cached[1]
+
+
+def _to_plain(value: Any) -> Any:
     if isinstance(value, Secret):
-        return Secret(to_plain(value.value))
+        return Secret(_to_plain(value.value))
     if isinstance(value, Mapping):
         if value.get(SPECIAL_SIG_KEY) == SPECIAL_SECRET_SIG:
-            return Secret(to_plain(value.get("value")))
+            return Secret(_to_plain(value.get("value")))
         return {key: _read(value, key) for key in value}
     if isinstance(value, Sequence) and not isinstance(value, (str, bytes)):
         return [_read(value, index) for index in range(len(value))]
@@ -88,7 +106,7 @@ def to_plain(value: Any) -> Any:
 
 def _read(container: Any, key: Any) -> Any:
     try:
-        return to_plain(container[key])
+        return _to_plain(container[key])
     except UnknownValueError:
         return UNKNOWN
 
@@ -145,6 +163,7 @@ def _contains(words: list[str], phrase: tuple[str, ...]) -> bool:
 _SECRET_WORD_ENDINGS = ("PASSWORD", "PASSWD", "SECRET", "TOKEN", "APIKEY")
 
 
+@functools.lru_cache(maxsize=4096)  # pure; a stack repeats the same env names and keys many times
 def is_secret_name(name: str) -> bool:
     """True for names of values that are secrets themselves, False for settings about secrets."""
     words = name_words(name)
@@ -229,6 +248,7 @@ def looks_random(text: str) -> bool:
     return shannon_entropy(text) >= threshold and class_change_ratio(text) >= MIN_CLASS_CHANGES
 
 
+@functools.lru_cache(maxsize=4096)  # pure; a stack repeats the same values many times
 def secret_shape(text: str) -> str | None:
     """What kind of credential the text looks like, or None. Judges the value alone, whatever its name."""
     for description, pattern in _SECRET_SHAPES:
@@ -514,3 +534,25 @@ POLICIES: list = [
     no_secret_in_metadata,
     no_plaintext_secret_manifest,
 ]
+
+
+# Which resources a policy can report on at all (see policies.pack.APPLIES_TO). `kind` and `api_version` are the
+# object's plain strings ("" when absent), None when they are anything else (a secret, unknown): then it runs.
+def _pod_bearing_object(resource_type: str, kind: str | None, api_version: str | None) -> bool:
+    if kind is None or api_version is None:
+        return True
+    return group_and_kind(resource_type_of({"apiVersion": api_version, "kind": kind})) in POD_TEMPLATE_PATHS
+
+
+def _of_kind(wanted: str):
+    def applies(resource_type: str, kind: str | None, api_version: str | None) -> bool:
+        return kind is None or kind == wanted
+
+    return applies
+
+
+APPLIES_TO: dict = {
+    no_secret_literal_in_env: _pod_bearing_object,
+    no_secret_in_configmap: _of_kind("ConfigMap"),
+    no_plaintext_secret_manifest: _of_kind("Secret"),
+}  # no-secret-in-metadata judges every object

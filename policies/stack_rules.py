@@ -13,6 +13,7 @@ defaults are applied by the CLI, not by the SDK in-process, so every rule falls 
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -63,25 +64,26 @@ class StackObject:
     protect: bool = False
     dependencies: frozenset[str] = field(default_factory=frozenset)
 
-    @property
+    # Read once (the object never changes): rules ask each object for its identity many times.
+    @functools.cached_property
     def kind(self) -> str:
         return str(scalar(self.obj.get("kind")) or "")
 
-    @property
+    @functools.cached_property
     def group(self) -> str:
         api_version = str(scalar(self.obj.get("apiVersion")) or "")
         return api_version.rsplit("/", 1)[0] if "/" in api_version else ""
 
-    @property
+    @functools.cached_property
     def metadata(self) -> dict[str, Any]:
         return mapping(self.obj.get("metadata"))
 
-    @property
+    @functools.cached_property
     def k8s_name(self) -> str | None:
         name = scalar(self.metadata.get("name"))
         return name if isinstance(name, str) else None
 
-    @property
+    @functools.cached_property
     def namespace(self) -> str | None:
         """metadata.namespace, "default" when unset (what the API server uses), None when unknown."""
         if "namespace" not in self.metadata or self.metadata.get("namespace") is None:
@@ -123,7 +125,23 @@ def stack_objects(resources: Iterable[Any]) -> list[StackObject]:
 
 
 def in_namespace(objects: Iterable[StackObject], kind: str, group: str, namespace: str) -> list[StackObject]:
+    if isinstance(objects, list):  # rules ask this once per workload: index the list once, not scan it each time
+        return list(_by_identity(objects).get((kind, group, namespace), ()))
     return [o for o in objects if o.is_a(kind, group) and o.namespace == namespace]
+
+
+_last_index: tuple[list[StackObject], int, dict[tuple[str, str, str | None], list[StackObject]]] | None = None
+
+
+def _by_identity(objects: list[StackObject]) -> dict[tuple[str, str, str | None], list[StackObject]]:
+    """(kind, group, namespace) -> the objects with it, in list order; kept for the last list asked about."""
+    global _last_index
+    if _last_index is None or _last_index[0] is not objects or _last_index[1] != len(objects):
+        index: dict[tuple[str, str, str | None], list[StackObject]] = {}
+        for obj in objects:
+            index.setdefault((obj.kind, obj.group, obj.namespace), []).append(obj)
+        _last_index = (objects, len(objects), index)
+    return _last_index[2]
 
 
 # --- label selectors ----------------------------------------------------------------------------------------
@@ -653,3 +671,9 @@ POLICIES: list = [
     prod_database_safety,
     replicated_workload_has_pdb,
 ]
+
+# Which resources a resource policy can report on at all (see policies.pack.APPLIES_TO); stack policies see all.
+APPLIES_TO: dict = {
+    service_exposure: lambda resource_type, kind, api_version: kind is None or kind == "Service",
+    prod_database_safety: lambda resource_type, kind, api_version: kind is None or kind == "Cluster",
+}

@@ -11,7 +11,7 @@ from typing import Any
 
 from pulumi_policy import PolicyConfigSchema, ResourceValidationPolicy, Severity
 
-from .pod_security import PodTemplate, containers, get, is_windows, pod_template
+from .pod_security import PodTemplate, containers, get, is_windows, pod_template, runs_pods
 
 ALLOW_TOKEN_ANNOTATION = "platform.example.com/allow-service-account-token"
 REQUIRED_RESOURCES = ("cpu", "memory")
@@ -202,3 +202,14 @@ POLICIES: list = [
         severity=Severity.MEDIUM,
     ),
 ]
+
+
+def _runs_pods_or_is_service_account(resource_type: str, kind: str | None = None, api_version: str | None = None) -> bool:
+    return resource_type == "kubernetes:core/v1:ServiceAccount" or runs_pods(resource_type)
+
+
+# Which resources a policy can report on at all (see policies.pack.APPLIES_TO).
+APPLIES_TO: dict = {
+    policy: _runs_pods_or_is_service_account if policy.name == "workload-service-account-token" else runs_pods
+    for policy in POLICIES
+}

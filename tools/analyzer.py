@@ -27,6 +27,7 @@ from pulumi.runtime import proto
 from pulumi.runtime.rpc import UNKNOWN
 from pulumi_policy import EnforcementLevel
 from pulumi_policy import policy as policy_sdk
+from pulumi_policy import proxy as policy_proxy
 from pulumi_policy.policy import _PolicyAnalyzerServicer
 
 from tools.engine import RecordedResource
@@ -174,12 +175,66 @@ def build_servicer(policies: list | None = None, policy_config: dict[str, Any] |
     """A configured analyzer, as the CLI leaves it after GetAnalyzerInfo + Configure."""
     from policies.pack import DEFAULT_ENFORCEMENT, PACK_NAME
 
-    servicer = _PolicyAnalyzerServicer(
-        PACK_NAME, pack_version(), list(default_policies() if policies is None else policies), DEFAULT_ENFORCEMENT
-    )
+    policies = list(default_policies() if policies is None else policies)
+    servicer = _PolicyAnalyzerServicer(PACK_NAME, pack_version(), policies, DEFAULT_ENFORCEMENT)
     config = check_policy_config(policy_config or {})
-    servicer.Configure(_configure_request(_reconcile(servicer.GetAnalyzerInfo(None, None), config)), None)
+    request = _configure_request(_reconcile(servicer.GetAnalyzerInfo(None, None), config))
+    servicer.Configure(request, None)
+    # What analyze_with needs to build servicers holding fewer policies the same way (_servicer_for).
+    servicer._platform_setup = (PACK_NAME, pack_version(), policies, DEFAULT_ENFORCEMENT, request)
     return servicer
+
+
+def _applies_to() -> dict:
+    from policies.pack import APPLIES_TO
+
+    return APPLIES_TO
+
+
+def _plain_identity(value: Any) -> str | None:
+    """An object's kind or apiVersion as the policies' applicability tests take it: the string, "" when absent,
+    None when it is anything else (a secret, an unknown value, not a string): then every policy runs."""
+    if value is _ABSENT:
+        return ""
+    return value if isinstance(value, str) and not policy_proxy._is_unknown(value) else None
+
+
+_ABSENT = object()
+
+
+def _servicer_for(servicer: _PolicyAnalyzerServicer):
+    """resource -> the servicer to Analyze it with: one that holds only the resource policies that can report on it
+    (policies.pack.APPLIES_TO; the others would return at their first test), configured the same; None when no
+    policy can. The response is the one the full servicer gives, without the policies that had nothing to say."""
+    setup = getattr(servicer, "_platform_setup", None)
+    applies_to = _applies_to()
+    if setup is None or not applies_to:
+        return lambda resource: servicer
+    name, version, policies, enforcement, configure = setup
+    subsets = servicer.__dict__.setdefault("_platform_subsets", {})  # (type, kind, apiVersion) -> servicer | None
+
+    def choose(resource: RecordedResource) -> _PolicyAnalyzerServicer | None:
+        inputs = resource.inputs if isinstance(resource.inputs, dict) else {}
+        kind = _plain_identity(inputs.get("kind", _ABSENT))
+        api_version = _plain_identity(inputs.get("apiVersion", _ABSENT))
+        key = (resource.type, kind, api_version)
+        if key not in subsets:
+            subset = [
+                policy
+                for policy in policies
+                if isinstance(policy, policy_sdk.ResourceValidationPolicy)
+                and (policy not in applies_to or applies_to[policy](resource.type, kind, api_version))
+            ]
+            chosen = None
+            if len(subset) == sum(isinstance(p, policy_sdk.ResourceValidationPolicy) for p in policies):
+                chosen = servicer
+            elif subset:
+                chosen = _PolicyAnalyzerServicer(name, version, subset, enforcement)
+                chosen.Configure(configure, None)
+            subsets[key] = chosen
+        return subsets[key]
+
+    return choose
 
 
 def unknown_policy_names(policy_config: dict[str, Any], policies: list | None = None) -> list[str]:
@@ -206,9 +261,16 @@ def to_wire(value: Any) -> Any:
     return str(value)
 
 
-def _struct(properties: dict[str, Any]) -> struct_pb2.Struct:
+def _struct(properties: dict[str, Any], cache: dict[int, tuple[Any, struct_pb2.Struct]] | None = None) -> struct_pb2.Struct:
+    """The properties as a Struct; with `cache`, each properties object is converted once (requests copy it)."""
+    if cache is not None:
+        cached = cache.get(id(properties))
+        if cached is not None and cached[0] is properties:
+            return cached[1]
     struct = struct_pb2.Struct()
     struct.update(to_wire(properties))
+    if cache is not None:
+        cache[id(properties)] = (properties, struct)
     return struct
 
 
@@ -223,7 +285,7 @@ def _options(resource: RecordedResource) -> proto.AnalyzerResourceOptions:
     )
 
 
-def _provider(resource: RecordedResource, by_urn: dict[str, RecordedResource]) -> proto.AnalyzerProviderResource | None:
+def _provider(resource: RecordedResource, by_urn: dict[str, RecordedResource], cache=None) -> proto.AnalyzerProviderResource | None:
     """The provider reference ("<urn>::<id>") resolved to the provider resource, as the engine sends it."""
     if not resource.provider:
         return None
@@ -233,37 +295,37 @@ def _provider(resource: RecordedResource, by_urn: dict[str, RecordedResource]) -
         type=provider.type if provider else urn.split("::")[-2],
         name=provider.name if provider else urn.split("::")[-1],
         urn=urn,
-        properties=_struct(provider.inputs if provider else {}),
+        properties=_struct(provider.inputs, cache) if provider else _struct({}),
     )
 
 
-def _analyze_request(resource: RecordedResource, by_urn: dict[str, RecordedResource]) -> proto.AnalyzeRequest:
+def _analyze_request(resource: RecordedResource, by_urn: dict[str, RecordedResource], cache=None) -> proto.AnalyzeRequest:
     request = proto.AnalyzeRequest(
         type=resource.type,
         urn=resource.urn,
         name=resource.name,
-        properties=_struct(resource.inputs),
+        properties=_struct(resource.inputs, cache),
         options=_options(resource),
     )
-    provider = _provider(resource, by_urn)
+    provider = _provider(resource, by_urn, cache)
     if provider is not None:
         request.provider.CopyFrom(provider)
     return request
 
 
-def _stack_request(resources: list[RecordedResource], by_urn: dict[str, RecordedResource]) -> proto.AnalyzeStackRequest:
+def _stack_request(resources: list[RecordedResource], by_urn: dict[str, RecordedResource], cache=None) -> proto.AnalyzeStackRequest:
     request = proto.AnalyzeStackRequest()
     for resource in resources:
         item = request.resources.add(
             type=resource.type,
             urn=resource.urn,
             name=resource.name,
-            properties=_struct(resource.inputs),
+            properties=_struct(resource.inputs, cache),
             options=_options(resource),
             parent=resource.parent,
             dependencies=resource.dependencies,
         )
-        provider = _provider(resource, by_urn)
+        provider = _provider(resource, by_urn, cache)
         if provider is not None:
             item.provider.CopyFrom(provider)
     return request
@@ -304,6 +366,16 @@ class _ConvertOncePerRequest:
     def next_request(self) -> None:
         self._converted.clear()
 
+    def converted(self, message) -> Any:
+        """What MessageToDict(message) returned during this request, else None."""
+        cached = self._converted.get(id(message))
+        return cached[1] if cached is not None and cached[0] is message else None
+
+    def seed(self, message, converted: Any) -> None:
+        """Use `converted` for MessageToDict(message) in this request: a Struct equal to one converted before."""
+        if converted is not None:
+            self._converted[id(message)] = (message, converted)
+
     def MessageToDict(self, message, *args, **kwargs):  # noqa: N802 - the name json_format uses
         if args or kwargs:
             return self._real.MessageToDict(message, *args, **kwargs)
@@ -317,15 +389,121 @@ class _ConvertOncePerRequest:
         return getattr(self._real, name)
 
 
+class _SharedDictProxy(policy_proxy._DictProxy):
+    """The SDK's _DictProxy (same reads, same UnknownValueError), telling `shared` when someone may write."""
+
+    def __init__(self, target, props_acc, shared):
+        super().__init__(target, props_acc)
+        self._shared = shared
+
+    def __getitem__(self, key):
+        if key == "__target":  # the raw dict escapes: it may be changed behind our back
+            self._shared.written()
+            return self._DictProxy__target
+        value = self._DictProxy__target[key]
+        if policy_proxy._is_unknown(value):
+            raise policy_proxy.UnknownValueError(value, policy_proxy._append_prop(self._DictProxy__props_acc, key))
+        return value
+
+    def __setitem__(self, key, value):
+        self._shared.written()
+        super().__setitem__(key, value)
+
+
+class _SharedListProxy(policy_proxy._ListProxy):
+    def __init__(self, target, props_acc, shared):
+        super().__init__(target, props_acc)
+        self._shared = shared
+
+    def __getitem__(self, key):
+        if key == "__target":
+            self._shared.written()
+            return self._ListProxy__target
+        value = self._ListProxy__target[key]
+        if policy_proxy._is_unknown(value):
+            raise policy_proxy.UnknownValueError(value, policy_proxy._append_prop(self._ListProxy__props_acc, key))
+        return value
+
+
+class _SharePropsPerRequest:
+    """Stands in for `deserialize_properties` and `unknown_checking_proxy` inside pulumi_policy.policy.
+
+    The servicer deserializes and proxies a resource's properties anew for every policy (with this pack, 30 full
+    copies of every object per Analyze, 4 per resource per AnalyzeStack): the copies keep one policy's writes
+    away from the next. Here every policy of a request gets the same copy (built exactly as the SDK builds it,
+    with the SDK's proxy classes) as long as nobody writes: the first write (or escape of a raw container through
+    "__target") drops the shared copies, so the policies after it get fresh ones, as with the SDK. Reads, unknown
+    values and their errors are the SDK's own.
+    """
+
+    def __init__(self, real_deserialize):
+        self._real_deserialize = real_deserialize
+        self._deserialized: dict[tuple[int, bool], tuple[Any, Any]] = {}
+        self._proxied: dict[int, tuple[Any, Any]] = {}
+        self.plain_memo: dict[int, tuple[Any, Any]] = {}  # for policies.secrets.to_plain, same lifetime
+
+    def next_request(self) -> None:
+        self._deserialized.clear()
+        self._proxied.clear()
+        self.plain_memo.clear()
+
+    def written(self) -> None:
+        self.next_request()
+
+    def deserialize_properties(self, props, proxy_secrets: bool = False):
+        key = (id(props), proxy_secrets)
+        cached = self._deserialized.get(key)
+        if cached is None or cached[0] is not props:
+            cached = (props, self._real_deserialize(props, proxy_secrets))
+            self._deserialized[key] = cached
+        return cached[1]
+
+    def unknown_checking_proxy(self, props):
+        cached = self._proxied.get(id(props))
+        if cached is None or cached[0] is not props:
+            cached = (props, self._proxy(props, []))
+            self._proxied[id(props)] = cached
+        return cached[1]
+
+    def _proxy(self, value, props_acc):
+        # pulumi_policy.proxy._proxy_helper, building the write-tracking subclasses.
+        if isinstance(value, list):
+            return _SharedListProxy(
+                [self._proxy(item, policy_proxy._append_prop(props_acc, i)) for i, item in enumerate(value)],
+                props_acc,
+                self,
+            )
+        if isinstance(value, dict):
+            return _SharedDictProxy(
+                {key: self._proxy(value[key], policy_proxy._append_prop(props_acc, key)) for key in value}, props_acc, self
+            )
+        return value
+
+
 @contextlib.contextmanager
 def _converting_once_per_request():
-    real = policy_sdk.json_format
-    converter = _ConvertOncePerRequest(real)
+    from policies import secrets as policy_secrets
+
+    real = policy_sdk.json_format, policy_sdk.deserialize_properties, policy_sdk.unknown_checking_proxy
+    converter = _ConvertOncePerRequest(real[0])
+    shared = _SharePropsPerRequest(real[1])
+    next_request = converter.next_request
+
+    def next_request_for_both() -> None:
+        next_request()
+        shared.next_request()
+
+    converter.next_request = next_request_for_both
     policy_sdk.json_format = converter
+    policy_sdk.deserialize_properties = shared.deserialize_properties
+    policy_sdk.unknown_checking_proxy = shared.unknown_checking_proxy
+    plain_memo = policy_secrets.PLAIN_MEMO
+    policy_secrets.PLAIN_MEMO = shared.plain_memo
     try:
         yield converter
     finally:
-        policy_sdk.json_format = real
+        policy_sdk.json_format, policy_sdk.deserialize_properties, policy_sdk.unknown_checking_proxy = real
+        policy_secrets.PLAIN_MEMO = plain_memo
 
 
 def analyze_with(
@@ -334,15 +512,27 @@ def analyze_with(
     """Every resource through Analyze, then (optionally) the whole list once through AnalyzeStack."""
     by_urn = {resource.urn: resource for resource in resources}
     findings: list[Finding] = []
+    structs: dict[int, tuple[Any, struct_pb2.Struct]] = {}  # each resource's inputs as a Struct, made once
+    converted: list[Any] = []  # each resource's properties as the servicer converted them during Analyze
+    servicer_for = _servicer_for(servicer)
     with _converting_once_per_request() as converter:
         for resource in resources:
             converter.next_request()
-            response = servicer.Analyze(_analyze_request(resource, by_urn), None)
-            findings.extend(_finding(diagnostic, resource) for diagnostic in response.diagnostics)
+            request = _analyze_request(resource, by_urn, structs)
+            chosen = servicer_for(resource)
+            if chosen is not None:
+                response = chosen.Analyze(request, None)
+                findings.extend(_finding(diagnostic, resource) for diagnostic in response.diagnostics)
+            if stack_policies:
+                converted.append(converter.converted(request.properties))
         converter.next_request()
-    if stack_policies:
-        response = servicer.AnalyzeStack(_stack_request(resources, by_urn), None)
-        findings.extend(_finding(d, by_urn.get(d.urn)) for d in response.diagnostics)
+        if stack_policies:
+            request = _stack_request(resources, by_urn, structs)
+            for item, properties in zip(request.resources, converted):
+                converter.seed(item.properties, properties)  # the same Struct content: the same conversion
+            response = servicer.AnalyzeStack(request, None)
+            findings.extend(_finding(d, by_urn.get(d.urn)) for d in response.diagnostics)
+        converter.next_request()
     return findings
 
 
