@@ -32,29 +32,20 @@ MASK = "[secret]"
 POLICY_CONFIG_DIR = engine.PROJECT_DIR / "policies" / "config"
 
 
-def mask_secrets(value: Any) -> Any:
-    """Wire-form value with every secret replaced: strings by MASK, other leaves by a neutral value of their type."""
+def mask_secrets(value: Any, inside_secret: bool = False) -> Any:
+    """Wire-form value with every secret's leaves replaced: strings by MASK, others by a neutral value of their type
+    (so a masked object keeps its shape and still validates)."""
     if engine.is_secret(value):
-        return _mask_leaves(value["value"])
+        return mask_secrets(value["value"], inside_secret=True)
     if isinstance(value, dict):
-        return {key: mask_secrets(item) for key, item in value.items()}
+        return {key: mask_secrets(item, inside_secret) for key, item in value.items()}
     if isinstance(value, list):
-        return [mask_secrets(item) for item in value]
-    return value
-
-
-def _mask_leaves(value: Any) -> Any:
-    if engine.is_secret(value):
-        return _mask_leaves(value["value"])
-    if isinstance(value, dict):
-        return {key: _mask_leaves(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_mask_leaves(item) for item in value]
+        return [mask_secrets(item, inside_secret) for item in value]
+    if not inside_secret or value is None:
+        return value
     if isinstance(value, bool):
         return False
-    if isinstance(value, (int, float)):
-        return 0
-    return MASK if value is not None else None
+    return 0 if isinstance(value, (int, float)) else MASK
 
 
 def manifest(resource: engine.RecordedResource) -> dict[str, Any]:
