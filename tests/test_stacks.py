@@ -169,3 +169,10 @@ def test_every_secret_value_comes_from_secret_config_or_a_generated_password(sta
             assert engine.PLACEHOLDER_PREFIX in str(value), f"{secret.name}: {key} is a literal, not secret config"
             checked += 1
     assert checked >= 4
+
+
+def test_every_kubernetes_object_belongs_to_a_component(stack_rendering):
+    components = {r.urn for r in stack_rendering.resources if r.type.startswith("platform:")}
+    assert components
+    orphans = [r.name for r in stack_rendering.resources if r.is_kubernetes_object and r.parent not in components]
+    assert orphans == []
