@@ -134,3 +134,17 @@ def delete_field(root: dict, path) -> None:
 def template(obj: dict) -> dict:
     """The pod template (metadata + spec) of the hardened Deployment: mutation paths start here."""
     return obj["spec"]["template"]
+
+
+SET, DEL = "set", "del"
+
+
+def apply(changes: list, obj: dict, root=lambda obj: obj) -> dict:
+    """Applies (SET|DEL, path, value) changes to `root(obj)` (the object itself, or e.g. its pod template)."""
+    for op, path, value in changes:
+        if op == SET:
+            set_field(root(obj), path, value)
+        else:
+            delete_field(root(obj), path)
+    return obj
+

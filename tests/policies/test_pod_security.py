@@ -10,18 +10,10 @@ import pytest
 from pulumi.output import Unknown
 
 from policies import pod_security
-from tests.policies.conftest import (
-    delete_field,
-    hardened_deployment,
-    policies_hit,
-    run,
-    set_field,
-    template,
-)
+from tests.policies.conftest import DEL, SET, apply, hardened_deployment, policies_hit, run, template
 from tools.analyzer import analyze
 from tools.engine import RecordedResource, wrap_secret
 
-SET, DEL = "set", "del"
 WEB = "spec.containers[0]"
 INIT = "spec.initContainers[0]"
 DEBUG_CONTAINER = {"name": "debug", "image": "busybox:1.36", "securityContext": {"privileged": True}}
@@ -107,21 +99,12 @@ CASES = [
 ]  # fmt: skip
 
 
-def apply(changes: list, obj: dict) -> dict:
-    for op, path, value in changes:
-        if op == SET:
-            set_field(template(obj), path, value)
-        else:
-            delete_field(template(obj), path)
-    return obj
-
-
 @pytest.mark.parametrize(
     ("policy", "changes", "violates", "path"),
     [pytest.param(policy, changes, violates, path, id=f"{policy}: {case}") for policy, case, changes, violates, path in CASES],
 )
 def test_rule(policy, changes, violates, path):
-    findings = run([apply(changes, hardened_deployment())])
+    findings = run([apply(changes, hardened_deployment(), root=template)])
     messages = [finding.message for finding in findings if finding.policy == policy]
     assert bool(messages) == violates, findings
     if violates:

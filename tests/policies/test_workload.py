@@ -9,10 +9,9 @@ import pytest
 from pulumi_policy import ResourceValidationArgs
 
 from policies import workload
-from tests.policies.conftest import delete_field, hardened_deployment, policies_hit, run, set_field
+from tests.policies.conftest import DEL, SET, apply, hardened_deployment, policies_hit, run, set_field
 from tools.analyzer import load_policy_config
 
-SET, DEL = "set", "del"
 POD = "spec.template.spec"
 WEB = f"{POD}.containers[0]"
 INIT = f"{POD}.initContainers[0]"
@@ -45,15 +44,6 @@ CASES = [
     ("workload-namespace", "default", [(SET, "metadata.namespace", "default")], True, "metadata.namespace is default"),
     ("workload-namespace", "own namespace", [(SET, "metadata.namespace", "payments")], False, None),
 ]  # fmt: skip
-
-
-def apply(changes: list, obj: dict) -> dict:
-    for op, path, value in changes:
-        if op == SET:
-            set_field(obj, path, value)
-        else:
-            delete_field(obj, path)
-    return obj
 
 
 @pytest.mark.parametrize(
