@@ -34,10 +34,15 @@ def read_config() -> stack_config.StackConfig:
 
 def cluster_provider(config: stack_config.StackConfig) -> k8s.Provider:
     target = config.kubernetes
+    kubeconfig = None
     if target.kubeconfig_secret_key:
         kubeconfig = pulumi.Config().require_secret(target.kubeconfig_secret_key)
-        return k8s.Provider("cluster", kubeconfig=kubeconfig)
-    return k8s.Provider("cluster", context=target.context)
+    return k8s.Provider(
+        "cluster",
+        kubeconfig=kubeconfig,
+        context=target.context,
+        render_yaml_to_directory=target.render_directory,
+    )
 
 
 def deploy_databases(

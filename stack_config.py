@@ -55,17 +55,32 @@ MIN_REPLICAS = {Environment.LOCAL: 1, Environment.STAGING: 2, Environment.PROD: 
 
 
 class KubernetesTarget(CamelModel):
-    """Which cluster: a kubeconfig context on this machine, or a kubeconfig held in secret config."""
+    """Which cluster: a kubeconfig context on this machine, or a kubeconfig held in secret config.
+
+    With `renderDirectory` the kubernetes provider writes every object as YAML into that folder instead of
+    applying it (for GitOps repositories, or a preview with no cluster); a cluster is then optional.
+    """
 
     context: Optional[str] = None
     kubeconfig_secret_key: Optional[str] = Field(default=None, pattern=CONFIG_KEY)
+    render_directory: Optional[str] = Field(default=None, min_length=1)
+    # pulumi-kubernetes writes Secret values into the rendered files in plaintext: the user must say they know.
+    render_secrets_in_plaintext: bool = False
 
     @model_validator(mode="after")
-    def exactly_one_source(self) -> "KubernetesTarget":
-        if (self.context is None) == (self.kubeconfig_secret_key is None):
+    def one_source(self) -> "KubernetesTarget":
+        sources = (self.context is not None) + (self.kubeconfig_secret_key is not None)
+        if sources > 1 or (sources == 0 and self.render_directory is None):
             raise ValueError(
                 "set exactly one of 'context' (a kubeconfig context, e.g. kind-platform) or "
                 "'kubeconfigSecretKey' (the name of a secret config key holding a kubeconfig)"
+                + ("" if sources else ", or 'renderDirectory' to write YAML instead of applying it")
+            )
+        if self.render_directory is not None and not self.render_secrets_in_plaintext:
+            raise ValueError(
+                "with 'renderDirectory', pulumi-kubernetes writes the stack's Secrets into the folder in plaintext; "
+                "keep that folder out of git (or encrypt it, e.g. SOPS) and set 'renderSecretsInPlaintext: true' "
+                "to say so"
             )
         return self
 

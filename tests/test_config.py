@@ -76,6 +76,8 @@ BAD_INPUTS = [
     ("missing-nested", lambda v, s: web(v).pop("resources"), ["platform:services[0].resources", "--path 'services[0].resources'"]),
     ("bad-environment", lambda v, s: v.update(environment="production"), ["platform:environment", "'local', 'staging' or 'prod'"]),
     ("two-cluster-targets", lambda v, s: v["kubernetes"].update(kubeconfigSecretKey="kubeconfig"), ["platform:kubernetes", "exactly one of 'context'"]),
+    ("render-without-ack", lambda v, s: v["kubernetes"].update(renderDirectory="rendered"), ["platform:kubernetes", "renderSecretsInPlaintext: true"]),
+    ("no-cluster-target", lambda v, s: v.update(kubernetes={}), ["platform:kubernetes", "or 'renderDirectory'"]),
     ("autoscaling-bounds", lambda v, s: web(v).update(autoscaling={"minReplicas": 5, "maxReplicas": 2}), ["maxReplicas (2) is below minReplicas (5)"]),
     ("unknown-callee", lambda v, s: web(v).update(calls=["db"]), ["service 'web' calls ['db']"]),
     ("duplicate-names", lambda v, s: api(v).update(name="web"), ["names must be unique", "['web']"]),
@@ -318,3 +320,12 @@ def test_ingress_is_optional_and_monitoring_has_defaults():
     assert config.monitoring.selector_labels == {"release": "kube-prometheus-stack"}
     assert config.monitoring.runbook_url("PodNotReady") == "https://runbooks.example.com/PodNotReady"
     assert not config.addons.any
+
+
+def test_render_directory_goes_to_the_kubernetes_provider_without_a_cluster():
+    config, secret_keys = engine.stack_config("local")
+    config["platform:kubernetes"] = json.dumps({"renderDirectory": "build/rendered", "renderSecretsInPlaintext": True})
+    rendering = engine.render("local", config=config, secret_keys=secret_keys)
+    (provider,) = rendering.of_type("pulumi:providers:kubernetes")
+    assert provider.inputs.get("renderYamlToDirectory") == "build/rendered"
+    assert "context" not in provider.inputs and "kubeconfig" not in provider.inputs

@@ -1,0 +1,131 @@
+#!/usr/bin/env bash
+# Builds the real engine for `make e2e` from Go modules (nothing else is reachable): the Pulumi CLI, the
+# kubernetes provider, etcd, kube-apiserver/-controller-manager/-scheduler and kwok.
+# Binaries go to ${PLATFORM_E2E_CACHE:-$HOME/.cache/platform-e2e}/<hash of pins.env>/bin, outside the work tree;
+# a binary already there is reused. Prints the bin directory on its last line.
+#
+#   e2e/toolchain.sh            build what is missing
+#   e2e/toolchain.sh --print    print the bin directory, build nothing (exit 1 when incomplete)
+set -euo pipefail
+
+E2E_DIR="$(cd "$(dirname "$0")" && pwd)"
+# shellcheck source=pins.env
+source "$E2E_DIR/pins.env"
+PINS_HASH="$(sha256sum "$E2E_DIR/pins.env" | cut -c1-12)"
+PREFIX="${PLATFORM_E2E_CACHE:-$HOME/.cache/platform-e2e}/$PINS_HASH"
+BIN="$PREFIX/bin"
+SRC="$PREFIX/src"
+LOGS="$PREFIX/logs"
+BINARIES=(pulumi pulumi-resource-kubernetes etcd kube-apiserver kube-controller-manager kube-scheduler kwok)
+
+complete() {
+  local b
+  for b in "${BINARIES[@]}"; do [[ -x "$BIN/$b" ]] || return 1; done
+}
+
+if [[ "${1:-}" == "--print" ]]; then
+  complete || exit 1
+  echo "$BIN"
+  exit 0
+fi
+
+mkdir -p "$BIN" "$SRC" "$LOGS"
+export CGO_ENABLED=0 GOFLAGS=-buildvcs=false GOTOOLCHAIN="${GOTOOLCHAIN:-local}"
+
+# A fresh wrapper module: the replaces of a dependency's go.mod are ignored by Go, so a wrapper that
+# requires the module is how a program with upstream `=> ../sdk` replaces gets built.
+wrapper() {
+  rm -rf "$SRC/$1" && mkdir -p "$SRC/$1" && cd "$SRC/$1"
+  go mod init "local/$1" >/dev/null 2>&1
+}
+
+step() {
+  local name="$1"; shift
+  if [[ -x "$BIN/$name" ]]; then echo "reuse  $BIN/$name"; return; fi
+  local start=$SECONDS
+  echo "build  $name (log: $LOGS/$name.log)"
+  if ! ( "$@" ) >"$LOGS/$name.log" 2>&1; then
+    echo "FAILED $name after $((SECONDS - start)) s; last lines of $LOGS/$name.log:" >&2
+    tail -n 25 "$LOGS/$name.log" >&2
+    exit 1
+  fi
+  echo "built  $name in $((SECONDS - start)) s"
+  echo "$name $((SECONDS - start))" >>"$LOGS/build-seconds.txt"
+}
+
+build_pulumi() {
+  wrapper pulumi
+  local r
+  for r in $PULUMI_REPLACES; do go mod edit -replace="$r"; done
+  go get "github.com/pulumi/pulumi/pkg/v3/cmd/pulumi@$PULUMI_VERSION" "github.com/pulumi/pulumi/sdk/v3@$PULUMI_VERSION"
+  go build -trimpath -tags "osusergo grpcnotrace" \
+    -ldflags "-s -w -X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=$PULUMI_VERSION" \
+    -o "$BIN/pulumi" github.com/pulumi/pulumi/pkg/v3/cmd/pulumi
+}
+
+# The provider's main.go embeds schema-embed.json and terraform-mapping-embed.json, which upstream
+# generates (gitignored) from the committed schema.json and terraform-mapping.json: build from a copy.
+build_kubernetes_provider() {
+  local mod=github.com/pulumi/pulumi-kubernetes/provider/v4 dir
+  dir="$(go mod download -json "$mod@$K8S_PROVIDER_MODULE_VERSION" | python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])')"
+  rm -rf "$SRC/kubernetes-provider" && cp -r "$dir" "$SRC/kubernetes-provider" && chmod -R u+w "$SRC/kubernetes-provider"
+  cd "$SRC/kubernetes-provider"
+  go mod edit -dropreplace github.com/pulumi/pulumi-kubernetes/sdk/v4 \
+    -require "github.com/pulumi/pulumi-kubernetes/sdk/v4@$K8S_PROVIDER_SDK_VERSION"
+  ( cd cmd/pulumi-resource-kubernetes && K8S_PROVIDER_VERSION="$K8S_PROVIDER_VERSION" python3 - <<'PY'
+import json, os
+schema = json.load(open("schema.json"))
+schema["version"] = os.environ["K8S_PROVIDER_VERSION"]
+json.dump(schema, open("schema-embed.json", "w"), separators=(",", ":"))
+json.dump(json.load(open("terraform-mapping.json")), open("terraform-mapping-embed.json", "w"), separators=(",", ":"))
+PY
+  )
+  GOFLAGS=-mod=mod go build -trimpath \
+    -ldflags "-s -w -X github.com/pulumi/pulumi-kubernetes/provider/v4/pkg/version.Version=$K8S_PROVIDER_VERSION" \
+    -o "$BIN/pulumi-resource-kubernetes" ./cmd/pulumi-resource-kubernetes
+}
+
+build_etcd() {
+  wrapper etcd
+  go get "go.etcd.io/etcd/server/v3@$ETCD_VERSION"
+  go build -trimpath -ldflags "-s -w" -o "$BIN/etcd" go.etcd.io/etcd/server/v3
+}
+
+# k8s.io/kubernetes requires its staging modules at v0.0.0 with `=> ./staging/...` replaces; a wrapper
+# maps each one to its published v0.<minor>.<patch>.
+build_kubernetes() {
+  wrapper kubernetes
+  local gomod minor="${KUBERNETES_VERSION#v1.}" m
+  gomod="$(go mod download -json "k8s.io/kubernetes@$KUBERNETES_VERSION" | python3 -c 'import json,sys; print(json.load(sys.stdin)["GoMod"])')"
+  for m in $(sed -n 's#^[[:space:]]*\(k8s\.io/[^ ]*\) => \./staging/.*#\1#p' "$gomod"); do
+    go mod edit -replace="$m=$m@v0.$minor"
+  done
+  go get "k8s.io/kubernetes@$KUBERNETES_VERSION" \
+    "k8s.io/kubernetes/cmd/kube-apiserver@$KUBERNETES_VERSION" \
+    "k8s.io/kubernetes/cmd/kube-controller-manager@$KUBERNETES_VERSION" \
+    "k8s.io/kubernetes/cmd/kube-scheduler@$KUBERNETES_VERSION"
+  local ldflags="-s -w -X k8s.io/component-base/version.gitVersion=$KUBERNETES_VERSION"
+  ldflags+=" -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=${minor%%.*}"
+  local c
+  for c in kube-apiserver kube-controller-manager kube-scheduler; do
+    go build -trimpath -ldflags "$ldflags" -o "$BIN/$c.tmp" "k8s.io/kubernetes/cmd/$c"
+  done
+  for c in kube-apiserver kube-controller-manager kube-scheduler; do mv "$BIN/$c.tmp" "$BIN/$c"; done
+}
+
+build_kwok() {
+  wrapper kwok
+  go get "sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION"
+  go build -trimpath -ldflags "-s -w" -o "$BIN/kwok" sigs.k8s.io/kwok/cmd/kwok
+}
+
+start=$SECONDS
+step pulumi build_pulumi
+step pulumi-resource-kubernetes build_kubernetes_provider
+step etcd build_etcd
+# One step makes all three control-plane binaries (they share one dependency graph).
+step kube-scheduler build_kubernetes
+step kwok build_kwok
+complete
+echo "toolchain ready in $((SECONDS - start)) s"
+echo "$BIN"
