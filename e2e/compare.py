@@ -1,0 +1,157 @@
+"""What the real engine did against what the in-process engine (tools.preview) says: URNs, objects, findings, diffs.
+
+Pure functions over files and JSON, so `make test` covers them without the toolchain.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Iterable
+
+import yaml
+
+from tools.preview import MASK
+
+# Not registered by the program, so the in-process engine cannot know them: the root stack and the
+# providers the engine makes for resources that name none.
+ENGINE_ONLY_TYPES = ("pulumi:pulumi:Stack",)
+DEFAULT_PROVIDER_MARKER = "::default"
+
+# Real-engine step ops -> tools.preview --diff actions.
+OPS = {
+    "create": "add", "update": "update", "delete": "remove",
+    "replace": "replace", "create-replacement": "replace", "delete-replaced": "replace",
+}  # fmt: skip
+
+ObjectKey = tuple[str, str, str, str]  # apiVersion, kind, namespace, name
+
+
+def program_urns(urns: Iterable[str]) -> set[str]:
+    """The URNs the program itself registers (what both engines can see)."""
+    kept = set()
+    for urn in urns:
+        type_ = urn.split("::")[2].split("$")[-1] if urn.count("::") >= 3 else ""
+        if type_ in ENGINE_ONLY_TYPES:
+            continue
+        if type_.startswith("pulumi:providers:") and urn.rsplit("::", 1)[-1].startswith("default"):
+            continue
+        kept.add(urn)
+    return kept
+
+
+def object_key(obj: dict[str, Any]) -> ObjectKey:
+    metadata = obj.get("metadata") or {}
+    return (obj.get("apiVersion", ""), obj.get("kind", ""), metadata.get("namespace") or "", metadata.get("name") or "")
+
+
+def mask_secret_data(obj: dict[str, Any]) -> dict[str, Any]:
+    """A Secret's values replaced by the offline preview's mask: the rendered YAML has them in plaintext."""
+    if obj.get("kind") != "Secret":
+        return obj
+    masked = dict(obj)
+    for field in ("data", "stringData"):
+        if isinstance(obj.get(field), dict):
+            masked[field] = {key: MASK for key in obj[field]}
+    return masked
+
+
+def normalize(obj: dict[str, Any]) -> dict[str, Any]:
+    """An object in a form both engines agree on when they mean the same thing.
+
+    Secrets are masked (values are never compared, the offline preview cannot know them), and a Secret's
+    `stringData` and `data` count as the same field (the provider may move values between them).
+    """
+    obj = mask_secret_data(obj)
+    if obj.get("kind") == "Secret" and ("stringData" in obj or "data" in obj):
+        obj = dict(obj)
+        merged = {**(obj.pop("data", None) or {}), **(obj.pop("stringData", None) or {})}
+        obj["data"] = merged
+    return obj
+
+
+def load_objects(paths: Iterable[Path]) -> dict[ObjectKey, dict[str, Any]]:
+    objects = {}
+    for path in paths:
+        for document in yaml.safe_load_all(path.read_text()):
+            if isinstance(document, dict) and document.get("kind"):
+                objects[object_key(document)] = normalize(document)
+    return objects
+
+
+def rendered_objects(render_dir: Path) -> dict[ObjectKey, dict[str, Any]]:
+    """What pulumi-kubernetes' renderYamlToDirectory wrote (0-crd/ and 1-manifest/)."""
+    return load_objects(sorted(render_dir.rglob("*.yaml")))
+
+
+def offline_objects(out_dir: Path) -> dict[ObjectKey, dict[str, Any]]:
+    """What `tools.preview --out` wrote."""
+    return load_objects(sorted(out_dir.glob("*.yaml")))
+
+
+def field_differences(real: Any, offline: Any, path: str = "") -> list[str]:
+    if isinstance(real, dict) and isinstance(offline, dict):
+        problems = []
+        for key in sorted(set(real) | set(offline), key=str):
+            where = f"{path}.{key}" if path else str(key)
+            if key not in offline:
+                problems.append(f"{where}: only in the real engine's YAML")
+            elif key not in real:
+                problems.append(f"{where}: only in the offline preview")
+            else:
+                problems += field_differences(real[key], offline[key], where)
+        return problems
+    if isinstance(real, list) and isinstance(offline, list):
+        if len(real) != len(offline):
+            return [f"{path}: {len(real)} items in the real engine's YAML, {len(offline)} offline"]
+        return [p for i, (a, b) in enumerate(zip(real, offline)) for p in field_differences(a, b, f"{path}[{i}]")]
+    if real != offline and not (isinstance(real, (int, float)) and isinstance(offline, (int, float)) and float(real) == float(offline)):
+        return [f"{path}: real {real!r}, offline {offline!r}"]
+    return []
+
+
+def object_differences(real: dict[ObjectKey, dict], offline: dict[ObjectKey, dict]) -> list[str]:
+    problems = []
+    for key in sorted(set(real) | set(offline)):
+        name = "/".join(part for part in key if part)
+        if key not in offline:
+            problems.append(f"{name}: rendered by the real engine only")
+        elif key not in real:
+            problems.append(f"{name}: in the offline preview only")
+        else:
+            problems += [f"{name}: {p}" for p in field_differences(real[key], offline[key])]
+    return problems
+
+
+Finding = tuple[str, str, str]  # policy, URN, enforcement
+
+
+def real_findings(events: Iterable[Any]) -> set[Finding]:
+    """Policy violations from the real engine's event stream (Automation API EngineEvents)."""
+    found = set()
+    for event in events:
+        policy = getattr(event, "policy_event", None)
+        if policy is not None:
+            found.add((policy.policy_name, policy.resource_urn or "", policy.enforcement_level.lower()))
+    return found
+
+
+def offline_findings(preview_json: dict[str, Any]) -> set[Finding]:
+    return {(f["policy"], f["urn"] or "", f["enforcement"].lower()) for f in preview_json["policyFindings"]}
+
+
+def real_actions(events: Iterable[Any]) -> dict[str, str]:
+    """URN -> add/update/replace/remove, from a real preview's steps (resources left alone are left out)."""
+    actions = {}
+    for event in events:
+        pre = getattr(event, "resource_pre_event", None)
+        if pre is None:
+            continue
+        op = OPS.get(str(getattr(pre.metadata.op, "value", pre.metadata.op)))
+        if op is not None and pre.metadata.urn in program_urns([pre.metadata.urn]):
+            actions[pre.metadata.urn] = op
+    return actions
+
+
+def offline_actions(preview_json: dict[str, Any]) -> dict[str, str]:
+    diff = preview_json.get("diff") or {"changes": []}
+    return {change["urn"]: change["action"] for change in diff["changes"]}
