@@ -5,11 +5,13 @@ Pure functions over files and JSON, so `make test` covers them without the toolc
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 from typing import Any, Iterable
 
 import yaml
 
+from components.app_service import SECRET_CHECKSUM_ANNOTATION
 from tools.preview import MASK
 
 # Not registered by the program, so the in-process engine cannot know them: the root stack and the
@@ -55,13 +57,24 @@ def mask_secret_data(obj: dict[str, Any]) -> dict[str, Any]:
     return masked
 
 
+def mask_secret_checksum(obj: dict[str, Any]) -> dict[str, Any]:
+    template = (obj.get("spec") or {}).get("template") or {}
+    annotations = (template.get("metadata") or {}).get("annotations") or {}
+    if SECRET_CHECKSUM_ANNOTATION not in annotations:
+        return obj
+    masked = copy.deepcopy(obj)
+    masked["spec"]["template"]["metadata"]["annotations"][SECRET_CHECKSUM_ANNOTATION] = MASK
+    return masked
+
+
 def normalize(obj: dict[str, Any]) -> dict[str, Any]:
     """An object in a form both engines agree on when they mean the same thing.
 
-    Secrets are masked (values are never compared, the offline preview cannot know them), and a Secret's
-    `stringData` and `data` count as the same field (the provider may move values between them).
+    Secrets are masked (values are never compared, the offline preview cannot know them), and so is the pod
+    template's secret checksum (an HMAC under a generated key). A Secret's `stringData` and `data` count as the
+    same field (the provider may move values between them).
     """
-    obj = mask_secret_data(obj)
+    obj = mask_secret_checksum(mask_secret_data(obj))
     if obj.get("kind") == "Secret" and ("stringData" in obj or "data" in obj):
         obj = dict(obj)
         merged = {**(obj.pop("data", None) or {}), **(obj.pop("stringData", None) or {})}

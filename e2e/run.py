@@ -50,6 +50,21 @@ def toolchain_bin() -> Path:
     return Path(result.stdout.strip().splitlines()[-1])
 
 
+def pins() -> dict[str, str]:
+    values = {}
+    for line in (E2E_DIR / "pins.env").read_text().splitlines():
+        if "=" in line and not line.startswith("#"):
+            key, value = line.split("=", 1)
+            values[key] = value.strip('"')
+    return values
+
+
+def kubernetes_provider_version() -> str:
+    """The provider reports no version on its command line: the pins say what was built."""
+    pinned = pins()
+    return f"{pinned['K8S_PROVIDER_VERSION']} (github.com/pulumi/pulumi-kubernetes/provider/v4@{pinned['K8S_PROVIDER_MODULE_VERSION']})"
+
+
 def tool_version(path: Path, *args: str) -> str:
     out = subprocess.run([str(path), *args], capture_output=True, text=True, timeout=60).stdout
     return out.strip().splitlines()[0] if out.strip() else "unknown"
@@ -129,7 +144,8 @@ def run_events(operation: Callable[..., Any], **kwargs) -> tuple[Any, list]:
 
 
 def policy_args(e2e: E2EStack) -> dict[str, Any]:
-    return {"policy_packs": [str(engine.PROJECT_DIR / "policies")], "policy_pack_configs": [str(e2e.policy_config)]}
+    launcher = Path(e2e.env["PATH"].split(os.pathsep)[0]) / launchers.POLICY_PACK_LAUNCHER
+    return {"policy_packs": [str(launcher)], "policy_pack_configs": [str(e2e.policy_config)]}
 
 
 # --- (a) no cluster ------------------------------------------------------------------------------------------
@@ -381,10 +397,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stacks", default=",".join(STACKS))
     parser.add_argument("--out", type=Path, default=engine.PROJECT_DIR / "build" / "e2e")
     parser.add_argument("--no-control-plane", action="store_true", help="part (a) only")
+    parser.add_argument("--bin-dir", type=Path, help=argparse.SUPPRESS)  # a toolchain still being built
     args = parser.parse_args(argv)
     stacks = [s for s in args.stacks.split(",") if s]
 
-    bin_dir = toolchain_bin()
+    bin_dir = args.bin_dir or toolchain_bin()
     pulumi_root = bin_dir.parent
     out = args.out.resolve()
     shutil.rmtree(out, ignore_errors=True)
@@ -392,7 +409,7 @@ def main(argv: list[str] | None = None) -> int:
     passphrase = secrets.token_urlsafe(24)
     report: dict[str, Any] = {
         "pulumi": tool_version(bin_dir / "pulumi", "version"),
-        "providers": {"kubernetes": tool_version(bin_dir / "pulumi-resource-kubernetes", "-version"), "random": "stand-in"},
+        "providers": {"kubernetes": kubernetes_provider_version(), "random": "stand-in"},
         "controlPlane": None,
         "stacks": {},
         "gaps": [],

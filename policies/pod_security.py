@@ -1,51 +1,88 @@
-"""The Kubernetes Pod Security Standards, Baseline and Restricted, one policy per control.
+"""The Kubernetes Pod Security Standards, Baseline and Restricted, one policy per control, at any policy version.
 
-Source of truth: https://kubernetes.io/docs/concepts/security/pod-security-standards/ (kubernetes/website,
-CC BY 4.0) and, where the page lags behind, the Pod Security Admission checks it documents (kubernetes/kubernetes,
-staging/src/k8s.io/pod-security-admission/policy/check_*.go, Apache-2.0) at policy version v1.35, which `latest`
-resolves to. Only the allow-lists below are transcribed from there; the code is written for this pack. Beyond the
-page, v1.35 allows `image` volumes (Restricted), net.ipv4.tcp_rmem/tcp_wmem (Baseline), and relaxes runAsNonRoot,
-runAsUser and the Baseline procMount check for pods in a user namespace (`hostUsers: false`).
-Every pod-bearing kind is judged through its pod template; containers means initContainers, containers and
-ephemeralContainers (in that order, as the admission controller visits them).
+Source of truth: the Pod Security Admission checks (kubernetes/kubernetes, staging/src/k8s.io/pod-security-admission/
+policy/check_*.go, Apache-2.0); policies/pss_versions.py holds, with the upstream file each came from, which check
+exists at which policy version (v1.0 .. v1.37; `latest` is v1.37) and the allow-lists that changed between versions.
+Only those allow-lists and version boundaries are transcribed; the code is written for this pack.
+Every pod-bearing kind is judged through its pod template; containers means initContainers (sidecars included:
+upstream gives `restartPolicy: Always` no special case), containers and ephemeralContainers, in that order, as the
+admission controller visits them. A volume without any source is judged as the emptyDir the API server defaults
+it to before admission.
 
-Each control is a pure function `check_x(pod_spec, pod_metadata, *, spec_path, metadata_path) -> list[str]`
-returning messages that name the field path and the fix; the ResourceValidationPolicy around it is thin.
-Values arrive in the engine's wire form (numbers are floats: `runAsUser: 0.0` is root) and may be the SDK's
-read-only proxies, so only Mapping/Sequence interfaces are used.
+Each control is a pure function `check_x(pod_spec, pod_metadata, *, spec_path, metadata_path, version) -> list[str]`
+returning messages that name the field path and the fix ("<field> is <value>: <fix>"); `version` is the policy
+version (major, minor) to judge at, LATEST by default. Values arrive in the engine's wire form (numbers are floats:
+`runAsUser: 0.0` is root) and may be the SDK's read-only proxies, so only Mapping/Sequence interfaces are used.
+
+Which version a pod is judged at. Pod Security Admission judges a pod at the version its namespace's
+`pod-security.kubernetes.io/enforce-version` label pins (no label: the cluster default, latest unless configured;
+an invalid value: latest). A resource policy sees one object at a time, never the Namespace, so:
+
+- the per-control resource policies judge each pod at the version the active NamespaceVersions table gives its
+  namespace (`namespace_versions(...)`, a context variable). Callers that see every object set it: tools.check
+  fills it from the Namespace objects of its input (and `--pss-version` as the cluster default), which makes the
+  plain-YAML verdict exact. Without a table (the Pulumi CLI) every namespace is judged at latest;
+- the stack policy `pss-enforce-version` is where the pack sees the stack's Namespaces. For every pod-bearing
+  resource in a namespace whose Namespace pins another version than the one its pod was judged at, it judges the
+  pod at the pinned version and reports, on that resource, every violation there that the per-control policies did
+  not report. So a Pulumi stack never admits what admission at the pinned version rejects. It cannot withdraw
+  per-control findings, though: a pod in a namespace pinned below latest must also pass latest's checks in a Pulumi
+  stack (stricter than admission where latest is stricter, e.g. probe hosts before v1.34); tools.check is exact.
+  Every namespace of this platform pins `latest` (components/namespace_baseline.py), where both agree.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any, Callable, Iterator, NamedTuple
+import contextlib
+import contextvars
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Callable, NamedTuple
 
-from pulumi_policy import ResourceValidationPolicy, Severity
+from pulumi_policy import ResourceValidationPolicy, Severity, StackValidationPolicy
+from pulumi_policy.proxy import UnknownValueError
+from pulumi_policy.secret import Secret
+
+from .pss_versions import (
+    CAPABILITIES_RESTRICTED_SINCE,
+    ENFORCE_VERSION_LABEL,
+    HOST_PROBES_SINCE,
+    LATEST,
+    PRIVILEGE_ESCALATION_SINCE,
+    PROC_MOUNT_RESTRICTED_SINCE,
+    RUN_AS_USER_SINCE,
+    SECCOMP_FIELDS_SINCE,
+    SECCOMP_RESTRICTED_SINCE,
+    SELINUX_TYPES,
+    SYSCTLS,
+    USER_NAMESPACE_RELAXED_SINCE,
+    WINDOWS_EXEMPT_SINCE,
+    Version,
+    allowed_at,
+    format_version,
+    label_pin,
+)
 
 PSS_URL = "https://kubernetes.io/docs/concepts/security/pod-security-standards/"
 
-# Baseline: capabilities a container may add (the container runtime's default set).
+# Baseline: capabilities a container may add (the container runtime's default set; one version, 1.0).
 BASELINE_CAPABILITIES = frozenset(
     {
         "AUDIT_WRITE", "CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "KILL", "MKNOD",
         "NET_BIND_SERVICE", "SETFCAP", "SETGID", "SETPCAP", "SETUID", "SYS_CHROOT",
     }
 )  # fmt: skip
-# Baseline: namespaced sysctls isolated from other pods (tcp_rmem/tcp_wmem since policy v1.32).
-SAFE_SYSCTLS = frozenset(
-    {
-        "kernel.shm_rmid_forced", "net.ipv4.ip_local_port_range", "net.ipv4.ip_unprivileged_port_start",
-        "net.ipv4.tcp_syncookies", "net.ipv4.ping_group_range", "net.ipv4.ip_local_reserved_ports",
-        "net.ipv4.tcp_keepalive_time", "net.ipv4.tcp_fin_timeout", "net.ipv4.tcp_keepalive_intvl",
-        "net.ipv4.tcp_keepalive_probes", "net.ipv4.tcp_rmem", "net.ipv4.tcp_wmem",
-    }
-)  # fmt: skip
-# Baseline: SELinux types a pod may ask for ("" = unset; container_engine_t since policy v1.31).
-SELINUX_TYPES = frozenset({"", "container_t", "container_init_t", "container_kvm_t", "container_engine_t"})
+# Baseline: namespaced sysctls isolated from other pods, at latest (older versions: pss_versions.SYSCTLS).
+SAFE_SYSCTLS = allowed_at(SYSCTLS, LATEST)
+# Baseline: SELinux types a pod may ask for ("" = unset), at latest (older versions: pss_versions.SELINUX_TYPES).
+SELINUX_TYPES_LATEST = allowed_at(SELINUX_TYPES, LATEST)
 APPARMOR_FIELD_TYPES = frozenset({"RuntimeDefault", "Localhost"})
 APPARMOR_ANNOTATION_PREFIX = "container.apparmor.security.beta.kubernetes.io/"
 SECCOMP_TYPES = frozenset({"RuntimeDefault", "Localhost"})
-# Restricted: the only volume sources allowed (`image` since v1.33; the page still lists eight).
+# Baseline before v1.19: the seccomp alpha annotations (seccompProfile_baseline 1.0).
+SECCOMP_POD_ANNOTATION = "seccomp.security.alpha.kubernetes.io/pod"
+SECCOMP_CONTAINER_ANNOTATION_PREFIX = "container.seccomp.security.alpha.kubernetes.io/"
+# Restricted: the only volume sources allowed (`image` was added to the 1.0 check in place, so at every version).
 RESTRICTED_VOLUME_SOURCES = (
     "configMap", "csi", "downwardAPI", "emptyDir", "ephemeral", "image", "persistentVolumeClaim", "projected", "secret",
 )  # fmt: skip
@@ -86,8 +123,17 @@ def is_windows(pod_spec: Any) -> bool:
 
 
 def uses_user_namespace(pod_spec: Any) -> bool:
-    """hostUsers: false runs the pod in a user namespace; v1.35 relaxes some controls for such pods (KEP-127)."""
+    """hostUsers: false runs the pod in a user namespace; from v1.35 some controls are relaxed for it (KEP-127)."""
     return get(pod_spec, "hostUsers") is False
+
+
+def windows_exempt(pod_spec: Any, version: Version) -> bool:
+    """The v1.25 versions of the Linux-only restricted checks admit pods that declare spec.os.name: windows."""
+    return version >= WINDOWS_EXEMPT_SINCE and is_windows(pod_spec)
+
+
+def user_namespace_relaxed(pod_spec: Any, version: Version) -> bool:
+    return version >= USER_NAMESPACE_RELAXED_SINCE and uses_user_namespace(pod_spec)
 
 
 class PodTemplate(NamedTuple):
@@ -142,10 +188,78 @@ def pod_template(resource_type: str, props: Any) -> PodTemplate | None:
     )
 
 
+# --- which version a namespace's pods are judged at ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class NamespaceVersions:
+    """namespace -> pinned policy version; namespaces without a pin are judged at `default` (the cluster default)."""
+
+    pins: Mapping[str, Version] = field(default_factory=dict)
+    default: Version = LATEST
+
+    def of(self, namespace: str | None) -> Version:
+        return self.pins.get(namespace, self.default) if namespace is not None else self.default
+
+
+_NAMESPACE_VERSIONS: contextvars.ContextVar[NamespaceVersions] = contextvars.ContextVar(
+    "pss_namespace_versions", default=NamespaceVersions()
+)
+
+
+@contextlib.contextmanager
+def namespace_versions(
+    pins: Mapping[str, Version] | None = None, default: Version = LATEST
+) -> Iterator[NamespaceVersions]:
+    """Judge pods at their namespace's pinned version (else `default`) inside the block."""
+    table = NamespaceVersions(dict(pins or {}), default)
+    token = _NAMESPACE_VERSIONS.set(table)
+    try:
+        yield table
+    finally:
+        _NAMESPACE_VERSIONS.reset(token)
+
+
+def current_namespace_versions() -> NamespaceVersions:
+    return _NAMESPACE_VERSIONS.get()
+
+
+def namespace_of(obj: Any) -> str | None:
+    """metadata.namespace of an object, "default" when unset (what the API server uses), None when not known."""
+    try:
+        namespace = get(obj, "metadata", "namespace")
+    except UnknownValueError:  # an SDK proxy during preview: the namespace comes from another resource's output
+        return None
+    if namespace is None:
+        return "default"
+    return namespace if isinstance(namespace, str) else None
+
+
+def namespace_pins(objects: Iterable[Any]) -> dict[str, Version]:
+    """namespace name -> version pinned by its Namespace object's enforce-version label (plain objects; Namespaces
+    without the label are left out: the cluster default applies to them)."""
+    pins: dict[str, Version] = {}
+    for obj in objects:
+        if not isinstance(obj, Mapping) or obj.get("kind") != "Namespace" or obj.get("apiVersion") != "v1":
+            continue
+        name, pin = get(obj, "metadata", "name"), label_pin(get(obj, "metadata", "labels"))
+        if isinstance(name, str) and pin is not None:
+            pins[name] = pin
+    return pins
+
+
+def judged_version(props: Any) -> Version:
+    """The version the per-control policies judge this object's pod at, from the active NamespaceVersions."""
+    table = current_namespace_versions()
+    return table.of(namespace_of(props)) if table.pins else table.default
+
+
 # --- Baseline ------------------------------------------------------------------------------------------------
 
 
-def check_host_process(pod_spec, pod_metadata, *, spec_path="spec", metadata_path="metadata") -> list[str]:
+def check_host_process(
+    pod_spec, pod_metadata, *, spec_path="spec", metadata_path="metadata", version=LATEST
+) -> list[str]:
     messages = []
     if get(pod_spec, "securityContext", "windowsOptions", "hostProcess") is True:
         messages.append(
@@ -158,15 +272,20 @@ def check_host_process(pod_spec, pod_metadata, *, spec_path="spec", metadata_pat
     return messages
 
 
-def check_host_namespaces(pod_spec, pod_metadata, *, spec_path="spec", metadata_path="metadata") -> list[str]:
+def check_host_namespaces(
+    pod_spec, pod_metadata, *, spec_path="spec", metadata_path="metadata", version=LATEST
+) -> list[str]:
     return [
-        f"{spec_path}.{field} is true: remove it or set it to false (the pod must not share the node's namespaces)"
-        for field in ("hostNetwork", "hostPID", "hostIPC")
-        if get(pod_spec, field) is True
+        f"{spec_path}.{field_name} is true: remove it or set it to false "
+        "(the pod must not share the node's namespaces)"
+        for field_name in ("hostNetwork", "hostPID", "hostIPC")
+        if get(pod_spec, field_name) is True
     ]
 
 
-def check_privileged(pod_spec, pod_metadata, *, spec_path="spec", metadata_path="metadata") -> list[str]:
+def check_privileged(
+    pod_spec, pod_metadata, *, spec_path="spec", metadata_path="metadata", version=LATEST
+) -> list[str]:
     return [
         f"{where}.securityContext.privileged is true: remove it or set it to false "
         "(privileged containers disable most security mechanisms)"
@@ -175,7 +294,9 @@ def check_privileged(pod_spec, pod_metadata, *, spec_path="spec", metadata_path=
     ]
 
 
-def check_capabilities_baseline(pod_spec, pod_metadata, *, spec_path="spec", metadata_path="metadata") -> list[str]:
+def check_capabilities_baseline(
+    pod_spec, pod_metadata, *, spec_path="spec", metadata_path="metadata", version=LATEST
+) -> list[str]:
     messages = []
     for container, where in containers(pod_spec, spec_path):
         added = items(get(container, "securityContext", "capabilities", "add"))
@@ -188,7 +309,9 @@ def check_capabilities_baseline(pod_spec, pod_metadata, *, spec_path="spec", met
     return messages
 
 
-def check_host_path_volumes(pod_spec, pod_metadata, *, spec_path="spec", metadata_path="metadata") -> list[str]:
+def check_host_path_volumes(
+    pod_spec, pod_metadata, *, spec_path="spec", metadata_path="metadata", version=LATEST
+) -> list[str]:
     return [
         f'{spec_path}.volumes[{index}].hostPath (volume "{get(volume, "name")}") is set: use an emptyDir, '
         "configMap, secret or persistentVolumeClaim volume instead of a directory of the node"
@@ -197,7 +320,9 @@ def check_host_path_volumes(pod_spec, pod_metadata, *, spec_path="spec", metadat
     ]
 
 
-def check_host_ports(pod_spec, pod_metadata, *, spec_path="spec", metadata_path="metadata") -> list[str]:
+def check_host_ports(
+    pod_spec, pod_metadata, *, spec_path="spec", metadata_path="metadata", version=LATEST
+) -> list[str]:
     messages = []
     for container, where in containers(pod_spec, spec_path):
         for index, port in enumerate(items(get(container, "ports"))):
@@ -210,22 +335,29 @@ def check_host_ports(pod_spec, pod_metadata, *, spec_path="spec", metadata_path=
     return messages
 
 
-def check_host_probes_and_lifecycle(pod_spec, pod_metadata, *, spec_path="spec", metadata_path="metadata") -> list[str]:
+def check_host_probes_and_lifecycle(
+    pod_spec, pod_metadata, *, spec_path="spec", metadata_path="metadata", version=LATEST
+) -> list[str]:
+    if version < HOST_PROBES_SINCE:
+        return []  # hostProbesAndHostLifecycle exists from v1.34
     messages = []
     for container, where in containers(pod_spec, spec_path):
         handlers = [(probe, get(container, probe)) for probe in PROBES]
         handlers += [(f"lifecycle.{hook}", get(container, "lifecycle", hook)) for hook in LIFECYCLE_HANDLERS]
-        for field, handler in handlers:
+        for field_name, handler in handlers:
             for action in ("httpGet", "tcpSocket"):
                 host = get(handler, action, "host")
                 if host:
                     messages.append(
-                        f"{where}.{field}.{action}.host is {host!r}: remove host so the kubelet checks the pod itself"
+                        f"{where}.{field_name}.{action}.host is {host!r}: "
+                        "remove host so the kubelet checks the pod itself"
                     )
     return messages
 
 
-def check_apparmor(pod_spec, pod_metadata, *, spec_path="spec", metadata_path="metadata") -> list[str]:
+def check_apparmor(pod_spec, pod_metadata, *, spec_path="spec", metadata_path="metadata", version=LATEST) -> list[str]:
+    # One upstream version (1.0); the appArmorProfile field check was added to it in place (v1.30 binaries), so a
+    # current API server checks the field and the annotation at every pinned version.
     allowed = "set type to RuntimeDefault or Localhost, or remove appArmorProfile"
     messages = []
     pod_profile = get(pod_spec, "securityContext", "appArmorProfile")
@@ -236,9 +368,12 @@ def check_apparmor(pod_spec, pod_metadata, *, spec_path="spec", metadata_path="m
         if profile is not None and get(profile, "type") not in APPARMOR_FIELD_TYPES:
             messages.append(f"{where}.securityContext.appArmorProfile.type is {get(profile, 'type')!r}: {allowed}")
     annotations = get(pod_metadata, "annotations")
-    for key in annotations if isinstance(annotations, Mapping) else ():
+    # Only the AppArmor keys' values are read: others may be unknown during a real preview (a checksum of a
+    # secret not generated yet), and reading one would stop the whole check there.
+    apparmor_keys = [key for key in annotations if str(key).startswith(APPARMOR_ANNOTATION_PREFIX)] if isinstance(annotations, Mapping) else []
+    for key in apparmor_keys:
         value = annotations[key]
-        if str(key).startswith(APPARMOR_ANNOTATION_PREFIX) and not _allowed_apparmor_annotation(value):
+        if not _allowed_apparmor_annotation(value):
             messages.append(
                 f"{metadata_path}.annotations[{key!r}] is {value!r}: use runtime/default or localhost/<profile>, "
                 "or better the securityContext.appArmorProfile field"
@@ -250,37 +385,50 @@ def _allowed_apparmor_annotation(value: Any) -> bool:
     return value in ("", None, "runtime/default") or (isinstance(value, str) and value.startswith("localhost/"))
 
 
-def check_selinux(pod_spec, pod_metadata, *, spec_path="spec", metadata_path="metadata") -> list[str]:
-    messages = _selinux_messages(get(pod_spec, "securityContext", "seLinuxOptions"), f"{spec_path}.securityContext")
+def check_selinux(pod_spec, pod_metadata, *, spec_path="spec", metadata_path="metadata", version=LATEST) -> list[str]:
+    allowed_types = allowed_at(SELINUX_TYPES, version)
+    options = get(pod_spec, "securityContext", "seLinuxOptions")
+    messages = _selinux_messages(options, f"{spec_path}.securityContext", allowed_types)
     for container, where in containers(pod_spec, spec_path):
-        messages += _selinux_messages(get(container, "securityContext", "seLinuxOptions"), f"{where}.securityContext")
+        options = get(container, "securityContext", "seLinuxOptions")
+        messages += _selinux_messages(options, f"{where}.securityContext", allowed_types)
     return messages
 
 
-def _selinux_messages(options: Any, context_path: str) -> list[str]:
+def _selinux_messages(options: Any, context_path: str, allowed_types: frozenset[str]) -> list[str]:
     if not isinstance(options, Mapping):
         return []
     messages = []
     selinux_type = options.get("type") or ""
-    if selinux_type not in SELINUX_TYPES:
+    if selinux_type not in allowed_types:
         messages.append(
             f"{context_path}.seLinuxOptions.type is {selinux_type!r}: use one of "
-            f"{', '.join(sorted(t for t in SELINUX_TYPES if t))} or leave it unset"
+            f"{', '.join(sorted(t for t in allowed_types if t))} or leave it unset"
         )
-    for field in ("user", "role"):
-        if options.get(field):
-            messages.append(f"{context_path}.seLinuxOptions.{field} is {options.get(field)!r}: remove it")
+    for field_name in ("user", "role"):
+        if options.get(field_name):
+            messages.append(f"{context_path}.seLinuxOptions.{field_name} is {options.get(field_name)!r}: remove it")
     return messages
 
 
-def check_proc_mount_baseline(pod_spec, pod_metadata, *, spec_path="spec", metadata_path="metadata") -> list[str]:
-    # v1.35: a pod in its own user namespace may unmask /proc; Restricted still forbids it.
-    if uses_user_namespace(pod_spec):
+def check_proc_mount_baseline(
+    pod_spec, pod_metadata, *, spec_path="spec", metadata_path="metadata", version=LATEST
+) -> list[str]:
+    # v1.35+: a pod in its own user namespace may unmask /proc; Restricted still forbids it.
+    if user_namespace_relaxed(pod_spec, version):
         return []
-    return check_proc_mount(pod_spec, pod_metadata, spec_path=spec_path, metadata_path=metadata_path)
+    return _proc_mount_messages(pod_spec, spec_path)
 
 
-def check_proc_mount(pod_spec, pod_metadata, *, spec_path="spec", metadata_path="metadata") -> list[str]:
+def check_proc_mount(
+    pod_spec, pod_metadata, *, spec_path="spec", metadata_path="metadata", version=LATEST
+) -> list[str]:
+    if version < PROC_MOUNT_RESTRICTED_SINCE:
+        return []  # procMount_restricted exists from v1.35; before, the unrelaxed baseline check covers Restricted
+    return _proc_mount_messages(pod_spec, spec_path)
+
+
+def _proc_mount_messages(pod_spec: Any, spec_path: str) -> list[str]:
     return [
         f"{where}.securityContext.procMount is {get(container, 'securityContext', 'procMount')!r}: "
         "remove it or set it to Default (the default /proc masks reduce the attack surface)"
@@ -289,44 +437,78 @@ def check_proc_mount(pod_spec, pod_metadata, *, spec_path="spec", metadata_path=
     ]
 
 
-def check_seccomp_baseline(pod_spec, pod_metadata, *, spec_path="spec", metadata_path="metadata") -> list[str]:
+def check_seccomp_baseline(
+    pod_spec, pod_metadata, *, spec_path="spec", metadata_path="metadata", version=LATEST
+) -> list[str]:
+    if version < SECCOMP_FIELDS_SINCE:
+        return _seccomp_annotation_messages(pod_spec, pod_metadata, spec_path, metadata_path)
     fix = "set it to RuntimeDefault or Localhost"
     messages = []
-    if get(pod_spec, "securityContext", "seccompProfile", "type") == "Unconfined":
-        messages.append(f"{spec_path}.securityContext.seccompProfile.type is 'Unconfined': {fix}")
+    pod_profile = get(pod_spec, "securityContext", "seccompProfile")
+    if pod_profile is not None and get(pod_profile, "type") not in SECCOMP_TYPES:
+        messages.append(f"{spec_path}.securityContext.seccompProfile.type is {get(pod_profile, 'type')!r}: {fix}")
     for container, where in containers(pod_spec, spec_path):
-        if get(container, "securityContext", "seccompProfile", "type") == "Unconfined":
-            messages.append(f"{where}.securityContext.seccompProfile.type is 'Unconfined': {fix}")
+        profile = get(container, "securityContext", "seccompProfile")
+        if profile is not None and get(profile, "type") not in SECCOMP_TYPES:
+            messages.append(f"{where}.securityContext.seccompProfile.type is {get(profile, 'type')!r}: {fix}")
     return messages
 
 
-def check_sysctls(pod_spec, pod_metadata, *, spec_path="spec", metadata_path="metadata") -> list[str]:
+def _seccomp_annotation_messages(pod_spec: Any, pod_metadata: Any, spec_path: str, metadata_path: str) -> list[str]:
+    """seccompProfile_baseline 1.0 (policy versions before v1.19): the alpha annotations, pod and per container."""
+    annotations = get(pod_metadata, "annotations")
+    if not isinstance(annotations, Mapping):
+        return []
+    keys = [SECCOMP_POD_ANNOTATION]
+    for container, _ in containers(pod_spec, spec_path):
+        keys.append(f"{SECCOMP_CONTAINER_ANNOTATION_PREFIX}{container.get('name') or ''}")
+    return [
+        f"{metadata_path}.annotations[{key!r}] is {annotations[key]!r}: use runtime/default, docker/default or "
+        "localhost/<profile>, or remove it"
+        for key in dict.fromkeys(keys)
+        if key in annotations and not _allowed_seccomp_annotation(annotations[key])
+    ]
+
+
+def _allowed_seccomp_annotation(value: Any) -> bool:
+    return value in ("runtime/default", "docker/default") or (isinstance(value, str) and value.startswith("localhost/"))
+
+
+def check_sysctls(pod_spec, pod_metadata, *, spec_path="spec", metadata_path="metadata", version=LATEST) -> list[str]:
+    allowed = allowed_at(SYSCTLS, version)
     return [
         f"{spec_path}.securityContext.sysctls[{index}].name is {get(sysctl, 'name')!r}: remove it; only these "
-        f"namespaced sysctls are allowed: {', '.join(sorted(SAFE_SYSCTLS))}"
+        f"namespaced sysctls are allowed: {', '.join(sorted(allowed))}"
         for index, sysctl in enumerate(items(get(pod_spec, "securityContext", "sysctls")))
-        if get(sysctl, "name") not in SAFE_SYSCTLS
+        if get(sysctl, "name") not in allowed
     ]
 
 
 # --- Restricted ----------------------------------------------------------------------------------------------
 
 
-def check_volume_types(pod_spec, pod_metadata, *, spec_path="spec", metadata_path="metadata") -> list[str]:
+def check_volume_types(
+    pod_spec, pod_metadata, *, spec_path="spec", metadata_path="metadata", version=LATEST
+) -> list[str]:
     messages = []
     for index, volume in enumerate(items(get(pod_spec, "volumes"))):
-        if not any(get(volume, source) is not None for source in RESTRICTED_VOLUME_SOURCES):
-            used = [key for key in volume if key != "name"] if isinstance(volume, Mapping) else []
+        if not isinstance(volume, Mapping):
+            continue
+        used = [key for key in volume if key != "name" and volume[key] is not None]
+        if used and not any(source in used for source in RESTRICTED_VOLUME_SOURCES):
+            # No source at all is no violation: the API server defaults it to emptyDir before admission.
             messages.append(
-                f'{spec_path}.volumes[{index}] (volume "{get(volume, "name")}") uses {", ".join(used) or "no source"}: '
+                f'{spec_path}.volumes[{index}] (volume "{get(volume, "name")}") uses {", ".join(used)}: '
                 f"use one of {', '.join(RESTRICTED_VOLUME_SOURCES)} (e.g. a persistentVolumeClaim)"
             )
     return messages
 
 
-def check_privilege_escalation(pod_spec, pod_metadata, *, spec_path="spec", metadata_path="metadata") -> list[str]:
-    if is_windows(pod_spec):
-        return []  # a Linux-only control (v1.25+)
+def check_privilege_escalation(
+    pod_spec, pod_metadata, *, spec_path="spec", metadata_path="metadata", version=LATEST
+) -> list[str]:
+    if version < PRIVILEGE_ESCALATION_SINCE or windows_exempt(pod_spec, version):
+        return []  # allowPrivilegeEscalation exists from v1.8; a Linux-only control from v1.25
     return [
         f"{where}.securityContext.allowPrivilegeEscalation is "
         f"{_describe(get(container, 'securityContext', 'allowPrivilegeEscalation'))}: set it to false"
@@ -335,9 +517,11 @@ def check_privilege_escalation(pod_spec, pod_metadata, *, spec_path="spec", meta
     ]
 
 
-def check_run_as_non_root(pod_spec, pod_metadata, *, spec_path="spec", metadata_path="metadata") -> list[str]:
-    if uses_user_namespace(pod_spec):
-        return []  # v1.35: root inside a user namespace is not root on the node
+def check_run_as_non_root(
+    pod_spec, pod_metadata, *, spec_path="spec", metadata_path="metadata", version=LATEST
+) -> list[str]:
+    if user_namespace_relaxed(pod_spec, version):
+        return []  # v1.35+: root inside a user namespace is not root on the node
     messages = []
     pod_value = get(pod_spec, "securityContext", "runAsNonRoot")
     if pod_value is False:
@@ -354,9 +538,11 @@ def check_run_as_non_root(pod_spec, pod_metadata, *, spec_path="spec", metadata_
     return messages
 
 
-def check_run_as_user(pod_spec, pod_metadata, *, spec_path="spec", metadata_path="metadata") -> list[str]:
-    if uses_user_namespace(pod_spec):
-        return []  # v1.35: uid 0 inside a user namespace maps to an unprivileged uid on the node
+def check_run_as_user(
+    pod_spec, pod_metadata, *, spec_path="spec", metadata_path="metadata", version=LATEST
+) -> list[str]:
+    if version < RUN_AS_USER_SINCE or user_namespace_relaxed(pod_spec, version):
+        return []  # runAsUser exists from v1.23; v1.35+: uid 0 inside a user namespace is unprivileged on the node
     fix = "is 0 (root): set a non-zero uid, e.g. 10001, or remove it"
     messages = []
     if _is_zero(get(pod_spec, "securityContext", "runAsUser")):
@@ -367,9 +553,11 @@ def check_run_as_user(pod_spec, pod_metadata, *, spec_path="spec", metadata_path
     return messages
 
 
-def check_seccomp_restricted(pod_spec, pod_metadata, *, spec_path="spec", metadata_path="metadata") -> list[str]:
-    if is_windows(pod_spec):
-        return []  # a Linux-only control (v1.25+)
+def check_seccomp_restricted(
+    pod_spec, pod_metadata, *, spec_path="spec", metadata_path="metadata", version=LATEST
+) -> list[str]:
+    if version < SECCOMP_RESTRICTED_SINCE or windows_exempt(pod_spec, version):
+        return []  # seccompProfile_restricted exists from v1.19; a Linux-only control from v1.25
     fix = "set it to RuntimeDefault or Localhost"
     messages = []
     pod_profile = get(pod_spec, "securityContext", "seccompProfile")
@@ -389,9 +577,11 @@ def check_seccomp_restricted(pod_spec, pod_metadata, *, spec_path="spec", metada
     return messages
 
 
-def check_capabilities_restricted(pod_spec, pod_metadata, *, spec_path="spec", metadata_path="metadata") -> list[str]:
-    if is_windows(pod_spec):
-        return []  # a Linux-only control (v1.25+)
+def check_capabilities_restricted(
+    pod_spec, pod_metadata, *, spec_path="spec", metadata_path="metadata", version=LATEST
+) -> list[str]:
+    if version < CAPABILITIES_RESTRICTED_SINCE or windows_exempt(pod_spec, version):
+        return []  # capabilities_restricted exists from v1.22; a Linux-only control from v1.25
     messages = []
     for container, where in containers(pod_spec, spec_path):
         capabilities = get(container, "securityContext", "capabilities")
@@ -450,9 +640,13 @@ RESTRICTED_CHECKS: dict[str, tuple[Check, str]] = {
     "pss-restricted-proc-mount": (check_proc_mount, "The default /proc masks are required, also in user namespaces (PSS Restricted)."),
 }  # fmt: skip
 
+ALL_CHECKS: dict[str, tuple[Check, str]] = {**BASELINE_CHECKS, **RESTRICTED_CHECKS}
 
-def run_checks(checks: dict[str, tuple[Check, str]], resource_type: str, props: Any) -> list[tuple[str, str]]:
-    """(policy name, message) for every violation of `checks` by one object; [] for objects that run no pods."""
+
+def run_checks(
+    checks: dict[str, tuple[Check, str]], resource_type: str, props: Any, version: Version = LATEST
+) -> list[tuple[str, str]]:
+    """(policy name, message) for every violation of `checks` at `version` by one object; [] if it runs no pods."""
     template = pod_template(resource_type, props)
     if template is None:
         return []
@@ -460,7 +654,7 @@ def run_checks(checks: dict[str, tuple[Check, str]], resource_type: str, props: 
     return [
         (name, message)
         for name, (check, _) in checks.items()
-        for message in check(template.spec, template.metadata, **paths)
+        for message in check(template.spec, template.metadata, version=version, **paths)
     ]
 
 
@@ -469,10 +663,16 @@ def _validator(check: Check):
         template = pod_template(args.resource_type, args.props)
         if template is None:
             return
+        version = judged_version(args.props)
+        suffix = "" if version == LATEST else f" (Pod Security policy version {format_version(version)})"
         for message in check(
-            template.spec, template.metadata, spec_path=template.spec_path, metadata_path=template.metadata_path
+            template.spec,
+            template.metadata,
+            spec_path=template.spec_path,
+            metadata_path=template.metadata_path,
+            version=version,
         ):
-            report_violation(message)
+            report_violation(message + suffix)
 
     return validate
 
@@ -490,9 +690,81 @@ def _policy(name: str, check: Check, description: str, level: str) -> ResourceVa
     )
 
 
+# --- the namespace's pinned version, where the pack sees Namespaces (a stack policy) ---------------------------
+
+
+def _violation_key(message: str) -> str:
+    """What a violation is about (the field and its value), without the fix text, which may name allowed values
+    that differ between versions."""
+    return message.split(": ", 1)[0]
+
+
+def pinned_version_findings(
+    objects: Iterable[tuple[str, str, Any]], judged: NamespaceVersions | None = None
+) -> list[tuple[str, str]]:
+    """(urn, message) for each violation at a namespace's pinned version that the per-control policies, judging at
+    `judged` (the active table by default), did not report. `objects`: (urn, Pulumi type, plain object) of the stack."""
+    judged = judged or current_namespace_versions()
+    objects = list(objects)
+    pins = namespace_pins(obj for _, _, obj in objects)
+    if not pins and judged.default == LATEST and not judged.pins:
+        return []  # nothing pinned anywhere: the per-control policies judged every pod at the right version
+    findings = []
+    for urn, resource_type, obj in objects:
+        if pod_template(resource_type, obj) is None:
+            continue
+        namespace = namespace_of(obj)
+        if namespace is None:
+            continue
+        target, used = pins.get(namespace, judged.default), judged.of(namespace)
+        if target == used:
+            continue
+        at_used = run_checks(ALL_CHECKS, resource_type, obj, used)
+        reported = {(name, _violation_key(message)) for name, message in at_used}
+        for name, message in run_checks(ALL_CHECKS, resource_type, obj, target):
+            if (name, _violation_key(message)) not in reported:
+                findings.append((
+                    urn,
+                    f"{name} at policy version {format_version(target)} (namespace {namespace!r} pins it with "
+                    f"{ENFORCE_VERSION_LABEL}; the per-control policies judged {format_version(used)}): {message}",
+                ))  # fmt: skip
+    return findings
+
+
+def _reveal(value: Any) -> Any:
+    """A plain object (policies.secrets.to_plain) with its secret wrappers removed: admission sees the values."""
+    if isinstance(value, Secret):
+        return _reveal(value.value)
+    if isinstance(value, dict):
+        return {key: _reveal(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_reveal(item) for item in value]
+    return value
+
+
+def _validate_pinned_versions(args, report_violation) -> None:
+    from .secrets import to_plain
+
+    objects = [
+        (res.urn, res.resource_type, _reveal(to_plain(res.props)))
+        for res in args.resources
+        if res.resource_type == "kubernetes:core/v1:Namespace" or runs_pods(res.resource_type)
+    ]
+    for urn, message in pinned_version_findings(objects):
+        report_violation(message, urn)
+
+
+ENFORCE_VERSION_POLICY = StackValidationPolicy(
+    name="pss-enforce-version",
+    description="Pods in a namespace whose pod-security.kubernetes.io/enforce-version label pins a policy version "
+    "must pass that version's Pod Security Standards checks.",
+    validate=_validate_pinned_versions,
+    severity=Severity.HIGH,
+)
+
 BASELINE_POLICIES = [_policy(name, check, text, "baseline") for name, (check, text) in BASELINE_CHECKS.items()]
 RESTRICTED_POLICIES = [_policy(name, check, text, "restricted") for name, (check, text) in RESTRICTED_CHECKS.items()]
-POLICIES: list = BASELINE_POLICIES + RESTRICTED_POLICIES
+POLICIES: list = BASELINE_POLICIES + RESTRICTED_POLICIES + [ENFORCE_VERSION_POLICY]
 
 PROFILES = ("baseline", "restricted")
 
@@ -502,12 +774,12 @@ def runs_pods(resource_type: str, kind: str | None = None, api_version: str | No
     return group_and_kind(resource_type) in POD_TEMPLATE_PATHS
 
 
-# Which resources a policy can report on at all (see policies.pack.APPLIES_TO): the pod-bearing types.
-APPLIES_TO: dict = {policy: runs_pods for policy in POLICIES}
+# Which resources a resource policy can report on at all (see policies.pack.APPLIES_TO): the pod-bearing types.
+APPLIES_TO: dict = {policy: runs_pods for policy in BASELINE_POLICIES + RESTRICTED_POLICIES}
 
 
 def profile_policies(profile: str) -> list:
-    """Exactly the policies of a Pod Security Standards profile: restricted includes baseline."""
+    """Exactly the per-control policies of a Pod Security Standards profile: restricted includes baseline."""
     if profile not in PROFILES:
         raise ValueError(f"unknown profile {profile!r}; use one of {', '.join(PROFILES)}")
-    return BASELINE_POLICIES if profile == "baseline" else POLICIES
+    return BASELINE_POLICIES if profile == "baseline" else BASELINE_POLICIES + RESTRICTED_POLICIES

@@ -173,8 +173,8 @@ def test_network_policy_allows_only_declared_callers_and_callees():
 
 def test_no_callers_means_no_ingress(default_service):
     policy = one(default_service, "NetworkPolicy")["spec"]
-    assert policy["ingress"] == [] and policy["egress"] == []
-    assert "Ingress" in policy["policyTypes"]
+    assert "ingress" not in policy and "egress" not in policy  # isolated both ways, nothing allowed
+    assert policy["policyTypes"] == ["Ingress", "Egress"]
 
 
 def test_custom_uid_and_health_paths():

@@ -107,9 +107,11 @@ def test_failed_checks_lists_false_values_and_zero_admitted_pods():
 
 def test_launchers_run_the_venv_python_with_the_module(tmp_path):
     launchers.write(tmp_path)
-    script = (tmp_path / "pulumi-analyzer-policy-python").read_text()
-    assert sys.executable in script and "-m pulumi.policy" in script and '"$@"' in script
-    assert os.access(tmp_path / "pulumi-resource-random", os.X_OK)
+    pack = (tmp_path / launchers.POLICY_PACK_LAUNCHER).read_text()
+    assert f"cd {launchers.POLICY_PACK_DIR}" in pack and f'{sys.executable} -u -m pulumi.policy "$1" .' in pack
+    dynamic = (tmp_path / "pulumi-resource-pulumi-python").read_text()
+    assert '-m pulumi.dynamic "$@"' in dynamic
+    assert all(os.access(path, os.X_OK) for path in tmp_path.iterdir())
 
 
 def test_processes_leave_no_child_behind(tmp_path):
@@ -132,3 +134,16 @@ def alive(pid: int) -> bool:
     except FileNotFoundError:
         return False
     return state not in ("Z", "X")
+
+
+def test_the_secret_checksum_is_not_compared_but_the_rest_of_the_template_is():
+    def deployment(checksum, image):
+        return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web", "namespace": "p"},
+                "spec": {"template": {"metadata": {"annotations": {"checksum/secret": checksum}},
+                                      "spec": {"containers": [{"image": image}]}}}}  # fmt: skip
+
+    key = ("apps/v1", "Deployment", "p", "web")
+    same = compare.object_differences({key: compare.normalize(deployment("aa", "x"))}, {key: compare.normalize(deployment("bb", "x"))})
+    assert same == []
+    different = compare.object_differences({key: compare.normalize(deployment("aa", "x"))}, {key: compare.normalize(deployment("bb", "y"))})
+    assert different == ["apps/v1/Deployment/p/web: spec.template.spec.containers[0].image: real 'x', offline 'y'"]

@@ -176,3 +176,16 @@ def test_every_kubernetes_object_belongs_to_a_component(stack_rendering):
     assert components
     orphans = [r.name for r in stack_rendering.resources if r.is_kubernetes_object and r.parent not in components]
     assert orphans == []
+
+
+def test_urns_are_named_as_the_engine_names_them(rendered):
+    # Measured by `make e2e` against the real CLI: no root-stack type in the chain, the parent's whole chain kept.
+    resources = rendered["local"].resources
+    by_urn = {r.urn: r for r in resources}
+    for resource in resources:
+        chain = resource.urn.split("::")[2]
+        assert "pulumi:pulumi:Stack" not in chain
+        parent = by_urn.get(resource.parent)
+        expected = f"{parent.urn.split('::')[2]}${resource.type}" if parent else resource.type
+        assert chain == expected, resource.urn
+    assert "urn:pulumi:local::platform::platform:app:AppService::web" in by_urn

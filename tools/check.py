@@ -1,6 +1,6 @@
 """The policy pack over plain Kubernetes YAML (Helm or Kustomize output, hand-written manifests).
 
-    python -m tools.check [--format text|json|sarif] [--profile baseline|restricted]
+    python -m tools.check [--format text|json|sarif] [--profile baseline|restricted [--pss-version vX.Y|latest]]
                           [--policy-pack-config FILE] PATH...
 
 PATHs are files or folders (searched recursively for *.yaml and *.yml); files may hold several documents,
@@ -11,6 +11,11 @@ resource options), which plain YAML does not have, so they do not run here.
 Without options every policy is mandatory; --policy-pack-config applies a `pulumi preview
 --policy-pack-config` file instead. --profile runs exactly the Pod Security Standards checks of that level
 (restricted includes baseline), all mandatory, nothing else.
+
+Pod Security policy version: a pod is judged at the version its namespace's Namespace object in the input pins
+with `pod-security.kubernetes.io/enforce-version` (an invalid value means latest, as in admission); pods of other
+namespaces at --pss-version (the cluster default of Pod Security admission; latest when not given). Versions run
+from v1.0 to v1.37 (= latest); a newer v1.x is judged as v1.37, as admission does.
 
 Exit status: 0 no mandatory violation, 1 at least one, 2 unreadable input or options (or a policy that
 failed on an object, named on stderr).
@@ -28,6 +33,7 @@ from typing import Any, Iterable, Iterator, TextIO
 
 import yaml
 
+from policies import pss_versions
 from tools import analyzer, sarif
 
 YAML_SUFFIXES = (".yaml", ".yml")
@@ -156,7 +162,40 @@ def choose_policies(profile: str | None, config_file: str | None) -> tuple[list,
     return ALL_POLICIES, config
 
 
-def check(sources: list[SourceObject], policies: list, config: dict[str, Any]) -> list[Report]:
+def namespace_version_pins(sources: list[SourceObject]) -> tuple[dict[str, pss_versions.Version], list[str]]:
+    """namespace -> version its Namespace object in the input pins, and a warning per label value that is no version."""
+    from policies.pod_security import get, namespace_pins
+
+    warnings = []
+    for source in sources:
+        value = get(source.obj, "metadata", "labels", pss_versions.ENFORCE_VERSION_LABEL)
+        if source.obj.get("kind") != "Namespace" or source.obj.get("apiVersion") != "v1" or value is None:
+            continue
+        try:
+            pss_versions.parse_version(value)
+        except pss_versions.VersionError:
+            warnings.append(
+                f"{source.file}:{source.line}: Namespace {get(source.obj, 'metadata', 'name')}: "
+                f'{pss_versions.ENFORCE_VERSION_LABEL} is {value!r}, not "latest" or "v1.x": Pod Security admission '
+                "judges its pods at latest"
+            )
+    return namespace_pins(source.obj for source in sources), warnings
+
+
+def check(
+    sources: list[SourceObject],
+    policies: list,
+    config: dict[str, Any],
+    default_version: pss_versions.Version = pss_versions.LATEST,
+) -> list[Report]:
+    from policies.pod_security import namespace_versions
+
+    pins, _ = namespace_version_pins(sources)
+    with namespace_versions(pins, default_version):
+        return _check(sources, policies, config)
+
+
+def _check(sources: list[SourceObject], policies: list, config: dict[str, Any]) -> list[Report]:
     servicer = analyzer.build_servicer(policies, config)
     reports = []
     for index, source in enumerate(sources):
@@ -240,10 +279,24 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         choices=("baseline", "restricted"),
         help="run only the Pod Security Standards checks of this level (restricted includes baseline)",
     )
+    parser.add_argument(
+        "--pss-version",
+        metavar="vX.Y|latest",
+        help="with --profile: the Pod Security policy version (v1.0 .. v1.37, latest = v1.37) for pods whose "
+        "namespace has no Namespace object with pod-security.kubernetes.io/enforce-version in the input",
+    )
     parser.add_argument("--policy-pack-config", metavar="FILE", help="a --policy-pack-config JSON file")
     args = parser.parse_args(argv)
     if args.profile and args.policy_pack_config:
         parser.error("--profile runs its checks as mandatory; drop --policy-pack-config or --profile")
+    args.default_version = pss_versions.LATEST
+    if args.pss_version is not None:
+        if not args.profile:
+            parser.error("--pss-version needs --profile baseline|restricted (it versions the Pod Security checks)")
+        try:
+            args.default_version = pss_versions.parse_version(args.pss_version)
+        except pss_versions.VersionError as error:
+            parser.error(f"--pss-version: {error}")
     return args
 
 
@@ -267,11 +320,19 @@ def main(argv: list[str] | None = None, stdout: TextIO | None = None, stderr: Te
         return 2
     if not sources:
         print(f"warning: no Kubernetes objects found in {' '.join(args.paths)}", file=stderr)
+    if args.pss_version is not None and pss_versions.is_newer_than_latest(args.pss_version):
+        print(
+            f"warning: --pss-version {args.pss_version} is newer than the newest policy version; judging at "
+            f"{pss_versions.format_version(pss_versions.LATEST)}, as Pod Security admission does",
+            file=stderr,
+        )
+    for warning in namespace_version_pins(sources)[1]:
+        print(f"warning: {warning}", file=stderr)
     for name in analyzer.unknown_policy_names(config, policies):
         print(f"warning: {args.policy_pack_config}: {name!r} names no policy of the pack; check the spelling", file=stderr)
 
     try:
-        reports = check(sources, policies, config)
+        reports = check(sources, policies, config, args.default_version)
     except (analyzer.PolicyConfigError, InputError) as error:
         print(f"error: {error}", file=stderr)
         return 2

@@ -25,6 +25,8 @@ PROJECT_DIR = Path(__file__).resolve().parent.parent
 SECRET_SIG = "4dabf18193072939515e22adb298388d"
 SECRET_VALUE_SIG = "1b47061264138c4ac30d75fd1eb44270"
 
+ROOT_STACK_TYPE = "pulumi:pulumi:Stack"
+
 # Values the program may not read: a secure config value without its passphrase, a generated password.
 PLACEHOLDER_PREFIX = "offline-placeholder"
 
@@ -238,9 +240,19 @@ def _make_mocks_and_monitor():
             super().__init__(mocks)
             self.recorded: list[RecordedResource] = []
 
+        def make_urn(self, parent: str, type_: str, name: str) -> str:
+            # As the engine names resources (checked by `make e2e`): a child's type is prefixed by its parent's
+            # whole type chain, except under the root stack. The SDK's mock keeps only the parent's last type
+            # and prefixes the stack's too.
+            if parent:
+                parent_chain = parent.split("::")[2]
+                if parent_chain != ROOT_STACK_TYPE:
+                    type_ = f"{parent_chain}${type_}"
+            return "urn:pulumi:" + "::".join([pulumi.get_stack(), pulumi.get_project(), type_, name])
+
         def RegisterResource(self, request):
             response = super().RegisterResource(request)
-            if request.type != "pulumi:pulumi:Stack":
+            if request.type != ROOT_STACK_TYPE:
                 from pulumi.runtime import rpc
 
                 self.recorded.append(
