@@ -15,6 +15,7 @@ Writes build/e2e/report.json and exits 1 when any check fails. Needs the toolcha
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import secrets
@@ -78,7 +79,15 @@ class StackRun:
         self.log = log
         self.result: dict[str, Any] = {check: None for check in CHECKS}
         self.notes: list[str] = []
-        self.started = time.monotonic()
+        self.seconds = 0.0
+
+    @contextlib.contextmanager
+    def timed(self):
+        started = time.monotonic()
+        try:
+            yield
+        finally:
+            self.seconds += time.monotonic() - started
 
     def check(self, key: str, action: Callable[[], Any]) -> Any:
         try:
@@ -143,9 +152,31 @@ def run_events(operation: Callable[..., Any], **kwargs) -> tuple[Any, list]:
     return result, events
 
 
-def policy_args(e2e: E2EStack) -> dict[str, Any]:
+def policy_args(e2e: E2EStack, policy_config: Path | None = None) -> dict[str, Any]:
     launcher = Path(e2e.env["PATH"].split(os.pathsep)[0]) / launchers.POLICY_PACK_LAUNCHER
-    return {"policy_packs": [str(launcher)], "policy_pack_configs": [str(e2e.policy_config)]}
+    return {"policy_packs": [str(launcher)], "policy_pack_configs": [str(policy_config or e2e.policy_config)]}
+
+
+# The shipped stacks are clean, so equal findings would only be two empty sets. The probe judges staging (image
+# tags) with prod's pack config (digests required): both engines must report the same mandatory findings.
+PROBE_STACK = "staging"
+PROBE_POLICY_CONFIG = engine.PROJECT_DIR / "policies" / "config" / "prod.json"
+
+
+def probe_findings(e2e: E2EStack, automation, folder: Path, run: StackRun) -> bool:
+    from pulumi.automation import CommandError
+
+    events: list = []
+    try:
+        automation.preview(on_event=events.append, **policy_args(e2e, PROBE_POLICY_CONFIG))
+    except CommandError:
+        pass  # mandatory violations fail the preview, as they should
+    real = compare.real_findings(events)
+    offline = compare.offline_findings(offline_preview(e2e, folder / "offline-probe", policy_config=PROBE_POLICY_CONFIG))
+    run.note(f"findings probe ({e2e.name} judged by {PROBE_POLICY_CONFIG.name}): real {len(real)}, offline {len(offline)}")
+    for finding in sorted(real ^ offline):
+        run.note(f"probe finding only {'in the real engine' if finding in real else 'offline'}: {finding}")
+    return bool(real) and real == offline
 
 
 # --- (a) no cluster ------------------------------------------------------------------------------------------
@@ -186,6 +217,8 @@ def without_cluster(stack: str, folder: Path, env: dict[str, str], pulumi_root: 
     for finding in sorted(real ^ offline_set):
         run.note(f"finding only {'in the real engine' if finding in real else 'offline'}: {finding}")
     run.result["findings"] = len(real)
+    if stack == PROBE_STACK:
+        run.check("probeFindingsMatchOffline", lambda: probe_findings(e2e, automation, folder, run))
 
 
 def scrub_rendered_secrets(render_dir: Path) -> None:
@@ -421,7 +454,8 @@ def main(argv: list[str] | None = None) -> int:
         for stack in stacks:
             print(f"(a) {stack}: real preview and up, rendering YAML, against tools.preview", flush=True)
             run = runs[stack]
-            run.check("setup", lambda: without_cluster(stack, out / "no-cluster" / stack, env, pulumi_root, moto_url, run))
+            with run.timed():
+                run.check("setup", lambda: without_cluster(stack, out / "no-cluster" / stack, env, pulumi_root, moto_url, run))
         plane = None
         if not args.no_control_plane:
             try:
@@ -437,10 +471,11 @@ def main(argv: list[str] | None = None) -> int:
         for stack in stacks if plane else ():
             print(f"(b) {stack}: pulumi up on the local control plane", flush=True)
             run = runs[stack]
-            run.check("clusterSetup", lambda: on_cluster(stack, out / "cluster" / stack, env, pulumi_root, moto_url, plane, run))
+            with run.timed():
+                run.check("clusterSetup", lambda: on_cluster(stack, out / "cluster" / stack, env, pulumi_root, moto_url, plane, run))
     for stack, run in runs.items():
         result = {k: v for k, v in run.result.items() if k not in ("setup", "clusterSetup") or v is False}
-        result["seconds"] = round(time.monotonic() - run.started, 1)
+        result["seconds"] = round(run.seconds, 1)
         result["notes"] = run.notes
         report["stacks"][stack] = result
     report["gaps"] += known_gaps()

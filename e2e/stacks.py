@@ -133,10 +133,10 @@ def prepare(
     return e2e
 
 
-def offline_preview(e2e: E2EStack, out_dir: Path, diff_base: Path | None = None) -> dict[str, Any]:
+def offline_preview(e2e: E2EStack, out_dir: Path, diff_base: Path | None = None, policy_config: Path | None = None) -> dict[str, Any]:
     """`python -m tools.preview` of the same stack folder (same config, same passphrase), JSON, objects to out_dir."""
     argv = [sys.executable, "-m", "tools.preview", "--stack", e2e.name, "--format", "json", "--out", str(out_dir),
-            "--project-dir", str(e2e.project_dir), "--policy-pack-config", str(e2e.policy_config)]  # fmt: skip
+            "--project-dir", str(e2e.project_dir), "--policy-pack-config", str(policy_config or e2e.policy_config)]  # fmt: skip
     if diff_base is not None:
         argv += ["--diff", str(diff_base)]
     env = {k: v for k, v in e2e.env.items() if not k.startswith("PULUMI_") or k == "PULUMI_CONFIG_PASSPHRASE"}
