@@ -15,7 +15,9 @@ fresh processes (so peak RSS is per size):
   schema_s and policy_s split it;
 - check_s: `python -m tools.check` over the YAML the preview writes (write_manifests), as a command (wall clock);
 - checkov_s: checkov over the same folder, if `build/bench-venv/bin/checkov` (requirements-bench.txt) or a
-  `checkov` on PATH exists, else null.
+  `checkov` on PATH exists, else null;
+- real_preview_s (10 and 100 services): a real `pulumi preview` with the policy pack, by the CLI and providers
+  `make e2e` builds, if that toolchain is built (benchmarks/real_preview.py), else null.
 
 Both processes first warm up (imports and a tiny render or registration, not timed): the figures are the cost of
 the resources, not of Python starting (check_s and checkov_s do include their commands' start-up). Up to 100
@@ -40,6 +42,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from benchmarks import real_preview
 from tools import engine
 
 SIZES = (10, 100, 1000)
@@ -374,6 +377,7 @@ def table(rows: list[dict[str, Any]]) -> str:
         ("services", "services"), ("resources", "resources"), ("bare_sdk_s", "bare_sdk_s"), ("preview_s", "preview_s"),
         ("preview_full_s", "preview_full_s"), ("check_s", "check_s"), ("checkov_s", "checkov_s"),
         ("per_resource_ms", "ms/resource"), ("ratio_full_bare", "full/bare"), ("peak_rss_mib", "peak_rss_mib"),
+        ("real_preview_s", "real_preview_s"),
     ]  # fmt: skip
     cells = [[title for _, title in columns]] + [[_cell(row.get(key)) for key, _ in columns] for row in rows]
     widths = [max(len(line[i]) for line in cells) for i in range(len(columns))]
@@ -427,6 +431,17 @@ def main(argv: list[str] | None = None) -> int:
     for services in sizes:
         print(f"measuring {services} services ...", file=sys.stderr, flush=True)
         rows.append({**measure(services, checkov=not args.no_checkov), "machine": info})
+    real_sizes = [size for size in sizes if size in real_preview.REAL_SIZES]
+    bin_dir = real_preview.toolchain_bin() if real_sizes else None
+    if real_sizes and bin_dir is None:
+        print("real_preview_s: the e2e toolchain is not built (make toolchain); null")
+    elif real_sizes:
+        print(f"measuring a real pulumi preview at {real_sizes} services ...", file=sys.stderr, flush=True)
+        real = real_preview.real_preview_seconds(real_sizes, bin_dir, synthetic_config)
+        for row in rows:
+            row["real_preview_s"] = real.get(row["services"])
+            if row["real_preview_s"]:
+                row["ratio_real_offline"] = round(row["real_preview_s"] / row["preview_full_s"], 2)
     print(table(rows))
     for line in targets(rows):
         print(line)
