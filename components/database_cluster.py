@@ -16,7 +16,7 @@ Decisions worth knowing:
   Secret; the services read user, password and a full URL from ours, never from a literal. Host, port and
   database name are not secret and go to the service's ConfigMap.
 - The Cluster is never replaced by Pulumi (no replace_on_changes): replacing it would start an empty
-  database. REPLACEMENT_FIELDS lists the inputs whose change only a new cluster (restored from backup)
+  database. IN_PLACE_REFUSED_FIELDS lists the inputs whose change only a new cluster (restored from backup)
   can apply, so the preview can call them out; in prod `protect` turns any replacement into an error.
 """
 
@@ -65,22 +65,29 @@ PRIVATE_RANGES = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/1
 INSTANCE_CREDENTIAL_ENDPOINTS = ("169.254.169.254/32", "169.254.170.23/32")
 IN_CLUSTER_HOST = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?\.(?P<namespace>[a-z0-9]([-a-z0-9]*[a-z0-9])?)\.svc(\.cluster\.local)?$")
 
-# Inputs whose change a running cluster cannot take: applying one needs a new cluster (restored from the
-# backups), so a preview showing such a change deserves a reviewer's attention. Keyed by resource type; each
-# path is a prefix of the changed input ("spec.bootstrap" covers everything under it).
+# Inputs whose change makes the engine replace the object (delete and create it again). Keyed by resource type;
+# each path is a prefix of the changed input.
 REPLACEMENT_FIELDS: dict[str, dict[str, str]] = {
     CLUSTER_TYPE: {
         "metadata.name": "a new name is a new, empty cluster (and a new path in the backup bucket)",
-        "spec.bootstrap": "read only when the cluster is created: the running cluster ignores the change",
-        "spec.storage.storageClass": "existing volumes stay on their class; only a new cluster moves the data",
-        "spec.walStorage": "WAL volumes cannot be removed or moved to another class in place",
     },
     SECRET_TYPE: {
         "metadata.name": "the Cluster's bootstrap names the Secret: a new name is not picked up by the running cluster",
         "type": "immutable in Kubernetes: the provider deletes and recreates the Secret",
     },
+}
+
+# Inputs Pulumi updates in place (the Cluster has no replace_on_changes, `make e2e` shows a real preview saying
+# "update") but a running cluster cannot take: the operator ignores or refuses them. Applying one needs a new
+# cluster restored from the backups, so a preview showing such a change deserves a reviewer's attention.
+IN_PLACE_REFUSED_FIELDS: dict[str, dict[str, str]] = {
+    CLUSTER_TYPE: {
+        "spec.bootstrap": "read only when the cluster is created: the running cluster ignores the change",
+        "spec.storage.storageClass": "existing volumes stay on their class; only a new cluster moves the data",
+        "spec.walStorage": "WAL volumes cannot be removed or moved to another class in place",
+    },
     SCHEDULED_BACKUP_TYPE: {
-        "spec.cluster": "immutable (the CRD forbids changing the cluster a schedule backs up)",
+        "spec.cluster": "the CRD forbids changing the cluster a schedule backs up: the API server refuses the update",
     },
 }
 

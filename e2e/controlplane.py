@@ -107,6 +107,8 @@ def start(bin_dir: Path, work: Path, processes: Processes) -> ControlPlane:
         "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
         f"--service-account-key-file={sa_pub}", f"--service-account-signing-key-file={sa_key}",
         "--service-cluster-ip-range=10.96.0.0/16",
+        # As on real clusters (kubeadm sets it): privileged pods pass validation, so refusing them is PSA's job.
+        "--allow-privileged=true",
         # The `kubernetes` Service would point at 127.0.0.1, which the API server refuses to publish.
         "--endpoint-reconciler-type=none",
     ])  # fmt: skip
@@ -126,7 +128,7 @@ def start(bin_dir: Path, work: Path, processes: Processes) -> ControlPlane:
         str(bin_dir / "kube-scheduler"), *delegated, "--bind-address=127.0.0.1", f"--secure-port={free_port()}", "--leader-elect=false",
     ])  # fmt: skip
     kwok, kwok_log = processes.start("kwok", [
-        str(bin_dir / "kwok"), f"--kubeconfig={kubeconfig}", "--manage-all-nodes=false",
+        str(bin_dir / "kwok"), f"--kubeconfig={kubeconfig}", f"--config={bin_dir / 'kwok-stages.yaml'}",
         f"--manage-nodes-with-annotation-selector={FAKE_NODE_ANNOTATION[0]}={FAKE_NODE_ANNOTATION[1]}",
         "--cidr=10.244.0.0/16", "--node-ip=10.0.0.1", f"--server-address=127.0.0.1:{free_port()}",
     ])  # fmt: skip

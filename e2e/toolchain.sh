@@ -21,6 +21,7 @@ BINARIES=(pulumi pulumi-resource-kubernetes etcd kube-apiserver kube-controller-
 complete() {
   local b
   for b in "${BINARIES[@]}"; do [[ -x "$BIN/$b" ]] || return 1; done
+  [[ -f "$BIN/kwok-stages.yaml" ]]
 }
 
 if [[ "${1:-}" == "--print" ]]; then
@@ -41,7 +42,7 @@ wrapper() {
 
 step() {
   local name="$1"; shift
-  if [[ -x "$BIN/$name" ]]; then echo "reuse  $BIN/$name"; return; fi
+  if [[ -e "$BIN/$name" ]]; then echo "reuse  $BIN/$name"; return; fi
   local start=$SECONDS
   echo "build  $name (log: $LOGS/$name.log)"
   if ! ( "$@" ) >"$LOGS/$name.log" 2>&1; then
@@ -119,6 +120,18 @@ build_kwok() {
   go build -trimpath -ldflags "-s -w" -o "$BIN/kwok" sigs.k8s.io/kwok/cmd/kwok
 }
 
+# kwok does nothing without Stages: upstream's own (Apache-2.0, from the same module) that make nodes Ready and
+# keep them so (heartbeat), and move scheduled pods to Running/Ready and deleted pods away.
+build_kwok_stages() {
+  local dir stage
+  dir="$(go mod download -json "sigs.k8s.io/kwok@$KWOK_VERSION" | python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])')"
+  for stage in node/fast/node-initialize node/heartbeat/node-heartbeat pod/fast/pod-ready pod/fast/pod-complete pod/fast/pod-delete; do
+    echo "---"
+    cat "$dir/kustomize/stage/$stage.yaml"
+  done >"$BIN/kwok-stages.yaml.tmp"
+  mv "$BIN/kwok-stages.yaml.tmp" "$BIN/kwok-stages.yaml"
+}
+
 start=$SECONDS
 step pulumi build_pulumi
 step pulumi-resource-kubernetes build_kubernetes_provider
@@ -126,6 +139,7 @@ step etcd build_etcd
 # One step makes all three control-plane binaries (they share one dependency graph).
 step kube-scheduler build_kubernetes
 step kwok build_kwok
+step kwok-stages.yaml build_kwok_stages
 complete
 echo "toolchain ready in $((SECONDS - start)) s"
 echo "$BIN"

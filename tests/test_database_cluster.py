@@ -296,11 +296,18 @@ def test_replacement_fields_name_what_a_running_cluster_cannot_change(minio_db):
     def snapshot(inputs):
         return {"urn": {"type": dbc.CLUSTER_TYPE, "name": "orders-cluster", "protect": True, "inputs": inputs}}
 
+    # The engine updates the Cluster in place (a real preview says so, `make e2e`); the diff says it will not take.
     (change,) = diff.diff_snapshots("prod", snapshot(cluster), snapshot(moved)).changes
+    assert (change.action, change.destroys_data, change.replaced_by) == ("update", False, [])
+    assert [path for path, _ in change.refused_in_place] == ["spec.storage.storageClass"]
+    assert "restored from backup" in diff.format_text(diff.diff_snapshots("prod", snapshot(cluster), snapshot(moved)))
+    renamed = json.loads(json.dumps(cluster))
+    renamed["metadata"]["name"] = "orders-2"
+    (change,) = diff.diff_snapshots("prod", snapshot(cluster), snapshot(renamed)).changes
     assert (change.action, change.destroys_data) == ("replace", True)
-    assert [path for path, _ in change.replaced_by] == ["spec.storage.storageClass"]
     assert diff.diff_snapshots("prod", snapshot(cluster), snapshot(json.loads(json.dumps(cluster)))).changes == []
-    assert set(dbc.REPLACEMENT_FIELDS) == {named(minio_db, n).type for n in ("orders-cluster", "orders-app-secret", "orders-scheduled-backup")}
+    assert set(dbc.REPLACEMENT_FIELDS) == {named(minio_db, n).type for n in ("orders-cluster", "orders-app-secret")}
+    assert set(dbc.IN_PLACE_REFUSED_FIELDS) == {named(minio_db, n).type for n in ("orders-cluster", "orders-scheduled-backup")}
 
 
 # --- network isolation: a small NetworkPolicy evaluator over the rendered stack ------------------------------

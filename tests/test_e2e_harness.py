@@ -147,3 +147,10 @@ def test_the_secret_checksum_is_not_compared_but_the_rest_of_the_template_is():
     assert same == []
     different = compare.object_differences({key: compare.normalize(deployment("aa", "x"))}, {key: compare.normalize(deployment("bb", "y"))})
     assert different == ["apps/v1/Deployment/p/web: spec.template.spec.containers[0].image: real 'x', offline 'y'"]
+
+
+def test_config_value_follows_a_pulumi_config_path():
+    config = {"platform:databases": [{"name": "orders", "storage": {"size": "1Gi"}}]}
+    assert run.config_value(config, "databases[0].storage.size") == "1Gi"
+    assert run.config_value(config, "databases[0].storage.storageClass") is None
+    assert run.config_value(config, "services[0].image") is None

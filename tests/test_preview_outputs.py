@@ -135,15 +135,15 @@ def test_diff_against_a_folder(capsys, tmp_path):
 
 
 def test_stateful_replacements_are_called_out_first():
-    def cluster(storage_class):
+    def cluster(name):
         return {"type": "kubernetes:postgresql.cnpg.io/v1:Cluster", "name": "orders", "protect": True,
-                "inputs": {"spec": {"instances": 3, "storage": {"size": "10Gi", "storageClass": storage_class}}}}
+                "inputs": {"metadata": {"name": name}, "spec": {"instances": 3, "storage": {"size": "10Gi"}}}}
 
     def config_map(level):
         return {"type": "kubernetes:core/v1:ConfigMap", "name": "a-config", "protect": False, "inputs": {"data": {"L": level}}}
 
-    base = {"urn:db": cluster("standard"), "urn:cm": config_map("info"), "urn:gone": config_map("x")}
-    head = {"urn:db": cluster("fast-ssd"), "urn:cm": config_map("debug"), "urn:new": config_map("y")}
+    base = {"urn:db": cluster("orders"), "urn:cm": config_map("info"), "urn:gone": config_map("x")}
+    head = {"urn:db": cluster("orders-2"), "urn:cm": config_map("debug"), "urn:new": config_map("y")}
     diff = stack_diff.diff_snapshots("prod", base, head)
     first = diff.changes[0]
     assert (first.name, first.action, first.destroys_data, first.protect) == ("orders", "replace", True, True)

@@ -64,6 +64,7 @@ class ResourceChange:
     protect: bool
     fields: list[FieldChange] = field(default_factory=list)
     replaced_by: list[tuple[str, str]] = field(default_factory=list)  # (path, why) of the changes forcing it
+    refused_in_place: list[tuple[str, str]] = field(default_factory=list)  # (path, why): updated, but not taken
 
     @property
     def destroys_data(self) -> bool:
@@ -101,10 +102,19 @@ def field_changes(before: Any, after: Any, path: str = "") -> list[FieldChange]:
 
 
 def replacement_causes(resource_type: str, changes: list[FieldChange]) -> list[tuple[str, str]]:
-    """(path, why) for each configured path under which something changed."""
+    """(path, why) for each path under which something changed that makes the engine replace the resource."""
     paths = dict(REPLACEMENT_PATHS.get(resource_type, {}))
     if resource_type.startswith("kubernetes:"):
         paths = {**ALWAYS_REPLACING_PATHS, **paths}
+    return _matching(paths, changes)
+
+
+def in_place_refusals(resource_type: str, changes: list[FieldChange]) -> list[tuple[str, str]]:
+    """(path, why) for each change Pulumi would apply in place but the running object cannot take."""
+    return _matching(database_cluster.IN_PLACE_REFUSED_FIELDS.get(resource_type, {}), changes)
+
+
+def _matching(paths: dict[str, str], changes: list[FieldChange]) -> list[tuple[str, str]]:
     return [
         (prefix, why)
         for prefix, why in paths.items()
@@ -131,7 +141,8 @@ def diff_snapshots(stack: str, base: dict[str, dict], head: dict[str, dict]) -> 
             if fields:
                 causes = replacement_causes(resource_type, fields)
                 action = "replace" if causes else "update"
-                changes.append(ResourceChange(action=action, fields=fields, replaced_by=causes, **common))
+                refused = [] if causes else in_place_refusals(resource_type, fields)
+                changes.append(ResourceChange(action=action, fields=fields, replaced_by=causes, refused_in_place=refused, **common))
     order = {"replace": 1, "remove": 2, "update": 3, "add": 4}
     changes.sort(key=lambda change: (not change.destroys_data, order[change.action], change.type, change.name))
     return StackDiff(stack, changes)
@@ -150,6 +161,10 @@ def format_text(diff: StackDiff) -> str:
         protected = " [protected]" if change.protect else ""
         lines.append(f"  {symbols[change.action]:>2} {change.type} {change.name}{protected}{warning}")
         lines += [f"       replaced because {path} changed: {why}" for path, why in change.replaced_by]
+        lines += [
+            f"       !! {path} changed: {why}; create a new cluster restored from backup instead (README, 'Databases')"
+            for path, why in change.refused_in_place
+        ]
         lines += [f"       {f.path}: {_short(f.before)} => {_short(f.after)}" for f in change.fields]
     return "\n".join(lines)
 
@@ -168,6 +183,7 @@ def to_json(diff: StackDiff) -> dict[str, Any]:
                 "destroysData": c.destroys_data,
                 "protect": c.protect,
                 "replacedBy": [{"path": path, "reason": why} for path, why in c.replaced_by],
+                "refusedInPlace": [{"path": path, "reason": why} for path, why in c.refused_in_place],
                 "fields": [{"path": f.path, "before": f.before, "after": f.after} for f in c.fields],
             }
             for c in diff.changes
