@@ -42,6 +42,7 @@ def cluster_provider(config: stack_config.StackConfig) -> k8s.Provider:
         kubeconfig=kubeconfig,
         context=target.context,
         render_yaml_to_directory=target.render_directory,
+        opts=pulumi.ResourceOptions(protect=config.environment is stack_config.Environment.PROD),
     )
 
 
@@ -103,7 +104,7 @@ class AddonDependencies:
     database_dependencies: tuple = ()
 
 
-def deploy_addons(config: stack_config.StackConfig, provider: k8s.Provider):
+def deploy_addons(config: stack_config.StackConfig, on_cluster: pulumi.ResourceOptions):
     """The local cluster's operators (Helm releases), each in the namespace the rest of the stack expects it in."""
     if not config.addons.any:
         return AddonDependencies()
@@ -119,7 +120,7 @@ def deploy_addons(config: stack_config.StackConfig, provider: k8s.Provider):
             cnpg_namespace=config.cnpg.operator_namespace,
             cert_manager_gateway_api=ingress is None or ingress.mode == "gateway",
         ),
-        opts=pulumi.ResourceOptions(provider=provider),
+        opts=on_cluster,
     )
 
 
@@ -135,8 +136,15 @@ def metrics_scraper(config: stack_config.StackConfig) -> MetricsScraper:
 
 def deploy(config: stack_config.StackConfig) -> None:
     secrets = pulumi.Config()
-    on_cluster = pulumi.ResourceOptions(provider=cluster_provider(config))
-    addons = deploy_addons(config, on_cluster.provider)
+    # In prod every resource is protected (children inherit it from their component), not only the data:
+    # `pulumi destroy` deletes the unprotected resources before it reaches a protected one (`make e2e` showed
+    # it), so protecting the data alone would still take prod down. Removing prod takes `pulumi state unprotect`.
+    on_cluster = pulumi.ResourceOptions(provider=cluster_provider(config), protect=config.environment is stack_config.Environment.PROD)
+
+    def after(*resources) -> pulumi.ResourceOptions:
+        return pulumi.ResourceOptions.merge(on_cluster, pulumi.ResourceOptions(depends_on=list(resources)))
+
+    addons = deploy_addons(config, on_cluster)
     baseline = NamespaceBaseline(
         "baseline",
         NamespaceBaselineArgs(config.namespace, config.quota, config.container_defaults),
@@ -145,7 +153,7 @@ def deploy(config: stack_config.StackConfig) -> None:
     databases = deploy_databases(
         config,
         secrets,
-        pulumi.ResourceOptions(provider=on_cluster.provider, depends_on=[baseline, *addons.database_dependencies]),
+        after(baseline, *addons.database_dependencies),
     )
     ports = {service.name: service.port for service in config.services}
     services = {}
@@ -165,13 +173,13 @@ def deploy(config: stack_config.StackConfig) -> None:
                 callees=[Peer(callee, ports[callee]) for callee in service.calls],
                 spread_strictly=config.environment is stack_config.Environment.PROD,
             ),
-            opts=pulumi.ResourceOptions(provider=on_cluster.provider, depends_on=[baseline, *used]),
+            opts=after(baseline, *used),
         )
     if config.ingress is not None:
         ingress = Ingress(
             "ingress",
             IngressArgs(config=config.ingress, namespace=config.namespace, service_ports=ports),
-            opts=pulumi.ResourceOptions(provider=on_cluster.provider, depends_on=[baseline, *addons.ingress_dependencies]),
+            opts=after(baseline, *addons.ingress_dependencies),
         )
         pulumi.export("urls", ingress.urls)
     Monitoring(
@@ -182,7 +190,7 @@ def deploy(config: stack_config.StackConfig) -> None:
             services=list(config.services),
             databases=[MonitoredDatabase(d.name, d.instances, config.backs_up(d)) for d in config.databases],
         ),
-        opts=pulumi.ResourceOptions(provider=on_cluster.provider, depends_on=[baseline, *addons.monitoring_dependencies]),
+        opts=after(baseline, *addons.monitoring_dependencies),
     )
     pulumi.export("namespace", config.namespace)
     # Where each database is and which Secret holds its credentials; never the credentials themselves.

@@ -178,7 +178,8 @@ class DatabaseCluster(pulumi.ComponentResource):
         labels = hardening.standard_labels(database.name, "database")
         cluster_pods = {CLUSTER_LABEL: database.name}
         # Data is kept when a destroy or a replacement would delete it (prod). Set per child, never on the
-        # component: every child would inherit it, and a schedule or a policy is no data.
+        # component: every child would inherit it, and a schedule or a policy is no data. (A prod stack also
+        # protects every resource through the component's options, __main__.py.)
         data_safety = {"protect": args.protect, "retain_on_delete": args.protect}
 
         def metadata(object_name: str, extra_labels: dict[str, str] | None = None) -> dict:

@@ -510,8 +510,15 @@ def test_prod_protects_and_retains_cluster_secret_and_bucket(rendered):
         assert len(data) == 3, stack
         for resource in data.values():
             assert resource.protect is (stack == "prod") and resource.retain_on_delete is (stack == "prod"), (stack, resource.name)
-    unprotected = [r.name for r in rendered["prod"].resources if r.type == dbc.CLUSTER_TYPE and not r.protect]
-    assert unprotected == []
+        retained = sorted(r.name for r in rendering.resources if r.retain_on_delete)
+        assert retained == (sorted(data) if stack == "prod" else []), stack  # only the data outlives a destroy
+
+
+def test_prod_protects_every_resource_so_destroy_deletes_nothing(rendered):
+    # `make e2e` showed the engine deleting every unprotected resource before refusing at the protected Cluster.
+    assert [r.name for r in rendered["prod"].resources if not r.protect] == []
+    for stack in ("local", "staging"):
+        assert sorted(r.name for r in rendered[stack].resources if r.protect) == [], stack
 
 
 def test_bucket_retention_matches_backup_retention(rendered):
