@@ -25,7 +25,7 @@ import yaml
 
 from tools import engine
 
-PROGRAM_FILES = ("Pulumi.yaml", "__main__.py", "stack_config.py", "components")
+PROGRAM_FILES = ("Pulumi.yaml", "__main__.py", "stack_config.py", "components", "policies")  # what `pulumi up` reads
 POLICY_PACK = engine.PROJECT_DIR / "policies"
 
 

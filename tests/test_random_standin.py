@@ -18,6 +18,7 @@ from google.protobuf import empty_pb2, json_format, struct_pb2
 from pulumi.runtime.proto import provider_pb2, provider_pb2_grpc
 
 from e2e.standins import random_provider as rp
+from tools import engine
 
 REPO = Path(__file__).resolve().parent.parent
 TYPE = "random:index/randomPassword:RandomPassword"
@@ -75,7 +76,7 @@ def create(stub, inputs: dict, preview: bool = False) -> tuple[str, dict]:
 
 def result_of(outputs: dict) -> str:
     result = outputs["result"]
-    assert result == {rp.SIG_KEY: rp.SECRET_SIG, "value": result["value"]}, "result must be a Pulumi secret"
+    assert engine.is_secret(result) and set(result) == {engine.SECRET_SIG, "value"}, "result must be a Pulumi secret"
     return result["value"]
 
 

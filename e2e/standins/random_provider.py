@@ -23,7 +23,7 @@ Protocol: the engine runs the plugin with the engine address as its last argumen
 gRPC service on 127.0.0.1 at an ephemeral port, writes only that port and a newline to stdout, and serves until it
 is killed. Modelled on the pinned SDK's own dynamic-provider server (`pulumi/dynamic/__main__.py`).
 
-Run: `python -m e2e.standins.random_provider <engine-address>` or `python path/to/random_provider.py <address>`.
+Run: `python -m e2e.standins.random_provider <engine-address>` from the repository root (e2e/launchers.py does).
 """
 
 from __future__ import annotations
@@ -41,6 +41,8 @@ import grpc
 from google.protobuf import empty_pb2, json_format, struct_pb2
 from pulumi.runtime.proto import plugin_pb2, provider_pb2, provider_pb2_grpc
 
+from tools.engine import unwrap_secrets, wrap_secret
+
 PACKAGE = "random"
 # The version the pinned Python SDK (pulumi-random==4.21.4) asks the engine for.
 VERSION = "4.21.4"
@@ -48,8 +50,6 @@ PASSWORD_TOKEN = "random:index/randomPassword:RandomPassword"
 NONE_ID = "none"  # the id terraform-provider-random gives every random_password
 
 # Pulumi's property-value encodings inside a google.protobuf.Struct (sdk/go/common/resource/sig, pulumi/runtime/rpc).
-SIG_KEY = "4dabf18193072939515e22adb298388d"
-SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
 UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
 
 # Upstream's character classes (internal/random/string.go).
@@ -81,25 +81,6 @@ def to_struct(props: dict[str, Any]) -> struct_pb2.Struct:
     return struct
 
 
-def secret(value: Any) -> dict[str, Any]:
-    return {SIG_KEY: SECRET_SIG, "value": value}
-
-
-def is_secret(value: Any) -> bool:
-    return isinstance(value, dict) and value.get(SIG_KEY) == SECRET_SIG
-
-
-def plain(value: Any) -> Any:
-    """The value with every secret wrapper removed (secretness does not matter to generation or diffing)."""
-    if is_secret(value):
-        return plain(value.get("value"))
-    if isinstance(value, dict):
-        return {k: plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [plain(v) for v in value]
-    return value
-
-
 def contains_unknown(value: Any) -> bool:
     if value == UNKNOWN:
         return True
@@ -112,7 +93,7 @@ def contains_unknown(value: Any) -> bool:
 
 def normalized(props: dict[str, Any], key: str) -> Any:
     """An input as compared by Diff: secrets unwrapped, numbers as ints, "" override_special the same as absent."""
-    value = plain(props.get(key))
+    value = unwrap_secrets(props.get(key))
     if isinstance(value, float) and value.is_integer():
         value = int(value)
     if key == "overrideSpecial" and value == "":
@@ -145,7 +126,7 @@ def check_password(news: dict[str, Any]) -> tuple[dict[str, Any], list[tuple[str
             inputs[key] = 0
 
     failures: list[tuple[str, str]] = []
-    length = plain(inputs.get("length"))
+    length = unwrap_secrets(inputs.get("length"))
     if length is None:
         failures.append(("length", "Missing required property 'length'"))
     elif not contains_unknown(length):
@@ -154,7 +135,7 @@ def check_password(news: dict[str, Any]) -> tuple[dict[str, Any], list[tuple[str
         elif length < 1:
             failures.append(("length", f"length must be at least 1, got {int(length)}"))
         else:
-            mins = [plain(inputs[k]) for k in MIN_KEYS]
+            mins = [unwrap_secrets(inputs[k]) for k in MIN_KEYS]
             if not any(contains_unknown(m) for m in mins):
                 total = sum(int(m) for m in mins)
                 if length < total:
@@ -166,18 +147,18 @@ def check_password(news: dict[str, Any]) -> tuple[dict[str, Any], list[tuple[str
                         )
                     )
     for key in MIN_KEYS:
-        value = plain(inputs[key])
+        value = unwrap_secrets(inputs[key])
         if not contains_unknown(value) and (not isinstance(value, (int, float)) or value < 0):
             failures.append((key, f"{key} must be a non-negative integer, got {value!r}"))
-    if not contains_unknown(plain(inputs["number"])) and not contains_unknown(plain(inputs["numeric"])):
-        if plain(inputs["number"]) != plain(inputs["numeric"]):
+    if not contains_unknown(unwrap_secrets(inputs["number"])) and not contains_unknown(unwrap_secrets(inputs["numeric"])):
+        if unwrap_secrets(inputs["number"]) != unwrap_secrets(inputs["numeric"]):
             failures.append(("numeric", "number (deprecated) and numeric must agree"))
     return inputs, failures
 
 
 def generate_password(props: dict[str, Any]) -> str:
     """Upstream's random.CreateString, with `secrets` as the randomness source."""
-    p = plain(props)
+    p = unwrap_secrets(props)
     length = int(p["length"])
     special_chars = p.get("overrideSpecial") or DEFAULT_SPECIAL_CHARS
     numeric = p.get("numeric", True) and p.get("number", True)
@@ -341,7 +322,7 @@ class RandomStandInProvider(provider_pb2_grpc.ResourceProviderServicer):
             outputs = {k: v for k, v in props.items() if k not in OUTPUT_ONLY_KEYS}
             return provider_pb2.CreateResponse(id="", properties=to_struct(outputs))
         outputs = dict(props)
-        outputs["result"] = secret(generate_password(props))
+        outputs["result"] = wrap_secret(generate_password(props))
         return provider_pb2.CreateResponse(id=NONE_ID, properties=to_struct(outputs))
 
     @_abort_with_traceback
