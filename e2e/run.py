@@ -313,20 +313,31 @@ def non_compliant_pod_rejected(plane: controlplane.ControlPlane, namespace: str,
     return False
 
 
+def desired_replicas(kube, namespace: str) -> dict[str, int]:
+    """Deployment name -> the pods it should run: its replicas, or its HPA's minimum when an HPA owns the count."""
+    desired = {d["metadata"]["name"]: d["spec"].get("replicas", 1) for d in kube.list("apps/v1", "Deployment", namespace)}
+    for hpa in kube.list("autoscaling/v2", "HorizontalPodAutoscaler", namespace):
+        target = hpa["spec"]["scaleTargetRef"]
+        if target["kind"] == "Deployment" and target["name"] in desired:
+            desired[target["name"]] = max(desired[target["name"]], hpa["spec"].get("minReplicas", 1))
+    return desired
+
+
 def pods_admitted(plane: controlplane.ControlPlane, namespace: str, run: StackRun) -> int:
-    """The pods the stack's workloads made, once every ReplicaSet has all its pods; refusals fail the check."""
+    """The pods the stack's Deployments run, once each has as many Ready pods as it (or its HPA) asks for.
+
+    A pod Pod Security Admission refuses never exists: its ReplicaSet reports ReplicaFailure and the count stays
+    short, so either fails the check.
+    """
     kube = plane.kube
 
-    def settled() -> bool:
-        replica_sets = [rs for rs in kube.list("apps/v1", "ReplicaSet", namespace) if rs["spec"].get("replicas", 0) > 0]
-        return bool(replica_sets) and all(
-            rs.get("status", {}).get("readyReplicas", 0) == rs["spec"]["replicas"] for rs in replica_sets
-        )
+    def ready() -> dict[str, int]:
+        return {d["metadata"]["name"]: d.get("status", {}).get("readyReplicas", 0) for d in kube.list("apps/v1", "Deployment", namespace)}
 
     try:
-        wait_until(f"pods of {namespace}", settled, 180)
+        wait_until(f"pods of {namespace}", lambda: ready() == desired_replicas(kube, namespace), 240)
     except RuntimeError as error:
-        run.note(str(error))
+        run.note(f"{error}: ready {ready()}, desired {desired_replicas(kube, namespace)}")
     refused = []
     for rs in kube.list("apps/v1", "ReplicaSet", namespace):
         for condition in rs.get("status", {}).get("conditions", []):
@@ -334,10 +345,11 @@ def pods_admitted(plane: controlplane.ControlPlane, namespace: str, run: StackRu
                 refused.append(f"{rs['metadata']['name']}: {condition.get('message', '')}")
     if refused:
         raise AssertionError("pods refused: " + "; ".join(refused))
-    pods = [p for p in kube.list("v1", "Pod", namespace) if p.get("status", {}).get("phase") == "Running"]
-    if not pods:
-        raise AssertionError(f"no running pod in {namespace}")
-    return len(pods)
+    expected = sum(desired_replicas(kube, namespace).values())
+    running = [p for p in kube.list("v1", "Pod", namespace) if p.get("status", {}).get("phase") == "Running"]
+    if len(running) != expected:
+        raise AssertionError(f"{len(running)} pods running in {namespace}, {expected} asked for")
+    return len(running)
 
 
 def missing_objects(plane: controlplane.ControlPlane, offline_dir: Path) -> list[str]:
