@@ -8,7 +8,7 @@ STACK ?= local
 INSTALLED := $(VENV)/.installed
 REQUIREMENTS := requirements.txt requirements-dev.txt policies/requirements.txt constraints.txt
 
-.PHONY: preview test bench check e2e toolchain clean
+.PHONY: preview test fuzz bench check e2e toolchain clean
 
 $(INSTALLED): $(REQUIREMENTS)
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed: make PYTHON=python3.11 ...")'
@@ -23,6 +23,14 @@ preview: $(INSTALLED)
 ## test: the whole suite
 test: $(INSTALLED)
 	$(BIN)/python -m pytest -q
+
+## fuzz: stack config fuzzed with hypothesis (HYPOTHESIS_PROFILE=fuzz): 10,000 valid and 10,000 mutated configs through
+## stack_config.load only (valid ones load; invalid ones are ConfigErrors naming platform: key paths), then a
+## separate, smaller render property: 600 generated configs, each one load accepts (about 3 in 4) rendered whole
+## (~0.3 s each) and required schema-valid and clean under the pack. Prints the number of examples each test ran;
+## failing examples are kept in build/hypothesis. `make test` runs the same tests on a small derandomized profile.
+fuzz: $(INSTALLED)
+	HYPOTHESIS_PROFILE=fuzz $(BIN)/python -m pytest -q -s tests/test_fuzz_config.py
 
 ## bench: scaling benchmark (not part of test); figures also in build/bench.json
 bench: $(INSTALLED)

@@ -147,7 +147,12 @@ def deploy(config: stack_config.StackConfig) -> None:
     addons = deploy_addons(config, on_cluster)
     baseline = NamespaceBaseline(
         "baseline",
-        NamespaceBaselineArgs(config.namespace, config.quota, config.container_defaults),
+        NamespaceBaselineArgs(
+            config.namespace,
+            config.quota,
+            config.container_defaults,
+            pod_security_version=config.pod_security.version if config.pod_security else None,
+        ),
         opts=on_cluster,
     )
     databases = deploy_databases(

@@ -15,7 +15,11 @@ from typing import Any, Callable, Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+# The policy pack's own detectors (no Pulumi imports): a plain value the pack would call a secret is refused here.
+from policies.secret_detectors import is_secret_name, judge_text, secret_shape
+
 DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+DNS_1035_LABEL = r"^[a-z]([-a-z0-9]*[a-z0-9])?$"  # what Service names must be
 ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
 CONFIG_KEY = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 QUANTITY = r"^[0-9]+(\.[0-9]+)?(m|k|Ki|Mi|Gi|Ti|M|G|T)?$"
@@ -26,6 +30,7 @@ TOP_LEVEL_KEYS = (
     "environment", "kubernetes", "namespace", "imageRegistry", "quota", "containerDefaults", "services",
     "databases", "backups", "cnpg",  # CloudNativePG databases and their backups
     "ingress", "monitoring", "addons",  # the way in, monitoring, local cluster add-ons
+    "podSecurity",  # the namespace's Pod Security Admission version
 )  # fmt: skip
 
 
@@ -138,7 +143,8 @@ class MetricsEndpoint(CamelModel):
 
 
 class ServiceConfig(CamelModel):
-    name: str = Field(pattern=DNS_LABEL, max_length=40)
+    # A Kubernetes Service is named after it: a DNS-1035 label (it starts with a letter), not just a DNS label.
+    name: str = Field(pattern=DNS_1035_LABEL, max_length=40)
     image: str
     port: int = Field(ge=1024, le=65535)
     replicas: int = Field(default=1, ge=1)
@@ -558,9 +564,20 @@ class MonitoringConfig(CamelModel):
     def only_the_alert_placeholder(cls, template: str) -> str:
         import string
 
-        fields = {name for _, name, _, _ in string.Formatter().parse(template) if name is not None}
+        try:
+            parsed = list(string.Formatter().parse(template))
+        except ValueError as error:  # a lone '{' or '}'
+            raise ValueError(
+                f"runbookUrlTemplate is not a template ({error}); write braces only around the placeholder: '{{alert}}'"
+            ) from None
+        fields = {name for _, name, _, _ in parsed if name is not None}
         if fields != {"alert"}:
             raise ValueError(f"runbookUrlTemplate needs exactly the placeholder '{{alert}}' (found {sorted(fields) or 'none'}), e.g. 'https://runbooks.example.com/{{alert}}'")
+        # '{alert:d}' would fail when the alerts are written, '{alert!r}' or '{alert:>30}' put quotes or spaces in the URL.
+        if any(spec or conversion for _, name, spec, conversion in parsed if name is not None):
+            raise ValueError(
+                "runbookUrlTemplate: write the placeholder as '{alert}', without a conversion ('!r') or format spec (':...')"
+            )
         return template
 
     @field_validator("prometheus_pod_labels", "selector_labels")
@@ -573,6 +590,13 @@ class MonitoringConfig(CamelModel):
 
     def runbook_url(self, alert: str) -> str:
         return self.runbook_url_template.format(alert=alert)
+
+
+class PodSecurity(CamelModel):
+    """The Pod Security Standards version the namespace's admission pins (its `pod-security.kubernetes.io/*-version`
+    labels). Unset: no pin, the cluster's default (latest unless the cluster is configured otherwise)."""
+
+    version: str = Field(pattern=r"^(latest|v1\.([0-9]|[1-9][0-9]*))$")
 
 
 class AddonsConfig(CamelModel):
@@ -602,6 +626,7 @@ class StackConfig(CamelModel):
     ingress: Optional[IngressConfig] = None  # None: nothing public
     monitoring: MonitoringConfig = MonitoringConfig()
     addons: AddonsConfig = AddonsConfig()
+    pod_security: Optional[PodSecurity] = None
 
     @field_validator("namespace")
     @classmethod
@@ -702,14 +727,20 @@ class ConfigError(Exception):
         super().__init__("\n".join(lines))
 
 
+_PLAIN_KEY = re.compile(r"[A-Za-z0-9_-]+")
+
+
+def _key_segment(part: Any, first: bool = False) -> str:
+    """One step of a key path in `pulumi config set --path` syntax: .name, [0], or ["odd key"] (dots, spaces, ...)."""
+    if isinstance(part, int):
+        return f"[{part}]"
+    if _PLAIN_KEY.fullmatch(str(part)):
+        return str(part) if first else f".{part}"
+    return f"[{json.dumps(str(part))}]"
+
+
 def _key_path(location: tuple[Any, ...]) -> str:
-    path = ""
-    for part in location:
-        if isinstance(part, int):
-            path += f"[{part}]"
-        else:
-            path += f".{part}" if path else str(part)
-    return path
+    return "".join(_key_segment(part, first=index == 0) for index, part in enumerate(location))
 
 
 def _describe(error: dict[str, Any], project: str, stack: str) -> str:
@@ -721,7 +752,13 @@ def _describe(error: dict[str, Any], project: str, stack: str) -> str:
     if error["type"] == "extra_forbidden":
         return f"{where}: unknown key; remove it or fix its spelling (README, 'Stack config', lists the keys)"
     value = error.get("input")
-    shown = "" if isinstance(value, (dict, list)) else f" (got {value!r})"
+    name = next((part for part in reversed(error["loc"]) if isinstance(part, str)), "")
+    if isinstance(value, (dict, list)):
+        shown = ""
+    elif (isinstance(value, str) and secret_shape(value)) or (is_secret_name(name) and value not in (None, "")):
+        shown = " (the value is not shown: it looks like a secret)"  # config errors end up in CI logs
+    else:
+        shown = f" (got {value!r})"
     return f"{where}: {error['msg'].removeprefix('Value error, ')}{shown}"
 
 
@@ -733,8 +770,9 @@ def _secret_keys_in(raw: dict[str, Any]) -> dict[str, str]:
     """
     needed: dict[str, str] = {}
     kubernetes = raw.get("kubernetes")
-    if isinstance(kubernetes, dict) and isinstance(kubernetes.get("kubeconfigSecretKey"), str):
-        needed[kubernetes["kubeconfigSecretKey"]] = "the kubeconfig of the target cluster"
+    kubeconfig_key = kubernetes.get("kubeconfigSecretKey") if isinstance(kubernetes, dict) else None
+    if isinstance(kubeconfig_key, str) and re.match(CONFIG_KEY, kubeconfig_key):  # else pydantic reports the name
+        needed[kubeconfig_key] = "the kubeconfig of the target cluster"
     services = raw.get("services")
     for service in services if isinstance(services, list) else []:
         secret_env = service.get("secretEnv") if isinstance(service, dict) else None
@@ -756,8 +794,8 @@ def _data_safety_problems(raw: dict[str, Any], project: str, stack: str) -> list
     Read from the raw values (like the secret keys) so these are reported with every other problem.
     """
     environment = raw.get("environment")
-    if environment not in {env.value for env in Environment}:
-        return []
+    if not isinstance(environment, str) or environment not in {env.value for env in Environment}:
+        return []  # a list or mapping is unhashable; pydantic reports the bad value
     minimum = MIN_REPLICAS[Environment(environment)]
     databases = raw.get("databases")
     databases = [d for d in databases if isinstance(d, dict)] if isinstance(databases, list) else []
@@ -784,6 +822,32 @@ def _data_safety_problems(raw: dict[str, Any], project: str, stack: str) -> list
     return problems
 
 
+def _prod_image_problems(raw: dict[str, Any], project: str, stack: str) -> list[str]:
+    """Prod pins images by digest: the pack's workload-image-pinned requires it there (policies/config/prod.json,
+    requireDigest), so a tag that loads elsewhere is refused here rather than by the pack after registration.
+
+    Read from the raw values (like the secret keys) so these are reported with every other problem; images without
+    a tag or with `latest` are reported by the model already.
+    """
+    if raw.get("environment") != Environment.PROD.value or not isinstance(raw.get("services"), list):
+        return []
+    problems = []
+    for index, service in enumerate(raw["services"]):
+        image = service.get("image") if isinstance(service, dict) else None
+        if not isinstance(image, str) or DIGEST.search(image):
+            continue
+        last_segment = image.rsplit("/", 1)[-1]
+        if ":" not in last_segment or last_segment.rsplit(":", 1)[1] == "latest":
+            continue
+        name = image[: len(image) - len(last_segment)] + last_segment.rsplit(":", 1)[0]
+        problems.append(
+            f"{project}:services[{index}].image: '{image}' is pinned by tag; prod pins images by digest (the policy "
+            f"pack requires it there). Fix: `pulumi config set --stack {stack} --path 'services[{index}].image' "
+            f"'{name}@sha256:<digest>'` (the digest: `docker buildx imagetools inspect {image}`)"
+        )
+    return problems
+
+
 def _secret_problems(needed: dict[str, str], project: str, stack: str, read_value, is_secret) -> list[str]:
     problems = []
     for key, purpose in needed.items():
@@ -794,6 +858,70 @@ def _secret_problems(needed: dict[str, str], project: str, stack: str, read_valu
             problems.append(
                 f"{project}:{key}: stored in plaintext in Pulumi.{stack}.yaml, but it is {purpose}. "
                 f"Remove it from the file and set it encrypted: `{fix}`"
+            )
+    return problems
+
+
+def _suggested_secret_key(service_name: Any, env_name: str) -> str:
+    """A config key for a secret env value, in the stack files' style: web + SESSION_KEY -> web-session-key."""
+    prefix = service_name if isinstance(service_name, str) and re.match(DNS_LABEL, service_name) else "service"
+    suffix = re.sub(r"[^a-z0-9]+", "-", env_name.lower()).strip("-") or "secret"
+    return f"{prefix}-{suffix}"
+
+
+def _env_path(index: int, env_name: str) -> str:
+    return _key_path(("services", index, "env", env_name))
+
+
+def _string_leaves(value: Any, location: tuple[Any, ...]) -> list[tuple[tuple[Any, ...], str]]:
+    """(location, text) of every string in a raw config value, mapping keys not included."""
+    if isinstance(value, str):
+        return [(location, value)]
+    if isinstance(value, dict):
+        return [leaf for key, item in value.items() for leaf in _string_leaves(item, location + (key,))]
+    if isinstance(value, list):
+        return [leaf for index, item in enumerate(value) for leaf in _string_leaves(item, location + (index,))]
+    return []
+
+
+def _plaintext_secret_problems(raw: dict[str, Any], project: str, stack: str) -> list[str]:
+    """Plain config values the policy pack would call secrets, with the same detectors (policies/secret_detectors.py).
+
+    A service's `env` goes to its ConfigMap and is judged like ConfigMap data: by name, by shape, and each line
+    of a multi-line value. Every other string of the config is judged by shape, as the pack judges labels and
+    annotations (monitoring.selectorLabels, ingress.annotations and backups.credentials.roleArn become some): a
+    credential has no place in plain config anyway (a URL with user:password as backups.endpoint). The value
+    itself is never repeated (config errors end up in CI logs). Read from the raw values (like the secret keys)
+    so these are reported with every other problem.
+    """
+    problems = []
+    services = raw.get("services")
+    for index, service in enumerate(services if isinstance(services, list) else []):
+        env = service.get("env") if isinstance(service, dict) else None
+        for env_name, value in env.items() if isinstance(env, dict) else []:
+            reason = judge_text(env_name, value) if isinstance(value, str) else None
+            if reason:
+                key = _suggested_secret_key(service.get("name"), env_name)
+                problems.append(
+                    f"{project}:{_env_path(index, env_name)}: {reason}; a plain 'env' value is stored in plaintext in "
+                    f"Pulumi.{stack}.yaml and in the service's ConfigMap. Set it encrypted: "
+                    f"`pulumi config set --secret --stack {stack} {key} <value>`, then move {env_name} from 'env' to "
+                    f"'secretEnv' ({env_name}: {key}), which mounts it from a Secret"
+                )
+    for location, text in _string_leaves(raw, ()):
+        if location[:1] == ("services",) and location[2:3] == ("env",):
+            continue  # judged above, by name as well
+        shape = secret_shape(text)
+        if shape:
+            where = (
+                "it becomes a label or annotation, which anyone who can list the object reads"
+                if location[-2:-1] in (("selectorLabels",), ("annotations",)) or location[-1:] == ("roleArn",)
+                else f"plain config is stored in plaintext in Pulumi.{stack}.yaml"
+            )
+            problems.append(
+                f"{project}:{_key_path(location)}: looks like {shape}; {where}. Remove it: a credential belongs in "
+                f"encrypted config (`pulumi config set --secret --stack {stack} <key> <value>`), which a service "
+                "reads through 'secretEnv'"
             )
     return problems
 
@@ -875,7 +1003,9 @@ def load(
         problems += [_describe(error, project, stack) for error in errors.errors()]
     problems += _secret_problems(_secret_keys_in(raw), project, stack, read_value, is_secret)
     problems += _data_safety_problems(raw, project, stack)
+    problems += _prod_image_problems(raw, project, stack)
     problems += _edge_problems(raw, project, stack)
+    problems += _plaintext_secret_problems(raw, project, stack)
     if problems or config is None:
         raise ConfigError(f"Pulumi.{stack}.yaml", problems)
     return config

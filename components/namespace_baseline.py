@@ -11,7 +11,6 @@ from stack_config import ContainerDefaults, NamespaceQuota
 
 # Pod Security Admission rejects (enforce), records (audit) and warns about (warn) anything below "restricted".
 PSA_LEVEL = "restricted"
-PSA_VERSION = "latest"
 
 
 @dataclass
@@ -19,13 +18,16 @@ class NamespaceBaselineArgs:
     namespace: str
     quota: NamespaceQuota
     container_defaults: ContainerDefaults
+    # "v1.X" or "latest" pins the Pod Security Standards version; None pins nothing (the cluster's default).
+    pod_security_version: str | None = None
 
 
-def pod_security_labels() -> dict[str, str]:
+def pod_security_labels(version: str | None = None) -> dict[str, str]:
     labels = {}
     for mode in ("enforce", "audit", "warn"):
         labels[f"pod-security.kubernetes.io/{mode}"] = PSA_LEVEL
-        labels[f"pod-security.kubernetes.io/{mode}-version"] = PSA_VERSION
+        if version is not None:
+            labels[f"pod-security.kubernetes.io/{mode}-version"] = version
     return labels
 
 
@@ -51,7 +53,7 @@ class NamespaceBaseline(pulumi.ComponentResource):
         super().__init__("platform:namespace:NamespaceBaseline", name, None, opts)
         self.namespace = k8s.core.v1.Namespace(
             name,
-            metadata={"name": args.namespace, "labels": pod_security_labels()},
+            metadata={"name": args.namespace, "labels": pod_security_labels(args.pod_security_version)},
             opts=pulumi.ResourceOptions(parent=self),
         )
         in_namespace = pulumi.ResourceOptions(parent=self, depends_on=[self.namespace])

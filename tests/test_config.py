@@ -78,6 +78,7 @@ BAD_INPUTS = [
     ("two-cluster-targets", lambda v, s: v["kubernetes"].update(kubeconfigSecretKey="kubeconfig"), ["platform:kubernetes", "exactly one of 'context'"]),
     ("render-without-ack", lambda v, s: v["kubernetes"].update(renderDirectory="rendered"), ["platform:kubernetes", "renderSecretsInPlaintext: true"]),
     ("no-cluster-target", lambda v, s: v.update(kubernetes={}), ["platform:kubernetes", "or 'renderDirectory'"]),
+    ("pss-version", lambda v, s: v.update(podSecurity={"version": "1.30"}), ["platform:podSecurity.version", "should match pattern"]),
     ("autoscaling-bounds", lambda v, s: web(v).update(autoscaling={"minReplicas": 5, "maxReplicas": 2}), ["maxReplicas (2) is below minReplicas (5)"]),
     ("unknown-callee", lambda v, s: web(v).update(calls=["db"]), ["service 'web' calls ['db']"]),
     ("duplicate-names", lambda v, s: api(v).update(name="web"), ["names must be unique", "['web']"]),
@@ -97,6 +98,12 @@ BAD_INPUTS = [
         "missing-secret",
         lambda v, s: v.pop("api-token"),
         ["platform:api-token: missing", "pulumi config set --secret --stack local api-token <value>"],
+    ),
+    (
+        "secret-in-plain-env",
+        lambda v, s: api(v)["env"].update(DB_PASSWORD="hunter2"),
+        ["platform:services[1].env.DB_PASSWORD: holds a literal value under a secret-sounding name",
+         "pulumi config set --secret --stack local api-db-password <value>", "'secretEnv' (DB_PASSWORD: api-db-password)"],
     ),
     # databases and their backups
     ("db-unknown-user", lambda v, s: orders(v).update(usedBy=["wbe"]), ["databases[0].usedBy", "used by ['wbe']"]),
@@ -329,3 +336,68 @@ def test_render_directory_goes_to_the_kubernetes_provider_without_a_cluster():
     (provider,) = rendering.of_type("pulumi:providers:kubernetes")
     assert provider.inputs.get("renderYamlToDirectory") == "build/rendered"
     assert "context" not in provider.inputs and "kubeconfig" not in provider.inputs
+
+
+# --- found by the fuzzer (tests/test_fuzz_config.py): each was a crash or a config that loaded but did not deploy ---
+
+
+@pytest.mark.parametrize("environment", [["prod"], {"name": "prod"}])
+def test_regression_environment_as_a_list_or_mapping_is_a_config_error(environment):
+    """Was a TypeError (unhashable list) from the data-safety check instead of a ConfigError."""
+    problems = problems_for(lambda v, s: v.update(environment=environment))
+    assert any(p.startswith("platform:environment: ") and "'local', 'staging' or 'prod'" in p for p in problems), problems
+
+
+def test_regression_odd_key_names_are_quoted_in_the_key_path():
+    """An unknown key with a dot, a space or a control character used to make an unreadable path (`kubernetes.\r`)."""
+
+    def mutate(values, secret_keys):
+        values["kubernetes"]["\r"] = 1
+        values["kubernetes"]["my.context"] = "x"
+        web(values)["env"]["A B"] = 1
+
+    joined = "\n".join(problems_for(mutate))
+    assert 'platform:kubernetes["\\r"]: unknown key' in joined
+    assert 'platform:kubernetes["my.context"]: unknown key' in joined
+    assert 'platform:services[0].env["A B"]: Input should be a valid string' in joined
+
+
+@pytest.mark.parametrize("template", ["https://runbooks.example.com/{alert:d}", "https://runbooks.example.com/{alert!r}", "https://x.example.com/{alert:>30}", "https://x.example.com/{alert"])
+def test_regression_runbook_template_with_a_format_spec_is_refused(template):
+    """'{alert:d}' loaded, then the program crashed writing the alerts (ValueError: Unknown format code 'd')."""
+    problems = problems_for(lambda v, s: v["monitoring"].update(runbookUrlTemplate=template))
+    assert any(p.startswith("platform:monitoring.runbookUrlTemplate: ") and "'{alert}'" in p for p in problems), problems
+
+
+def test_regression_service_name_starting_with_a_digit_is_refused():
+    """'0' is a DNS label, so it loaded, but the Service named after it is not a DNS-1035 label: the API refuses it."""
+    problems = problems_for(lambda v, s: (web(v).update(name="0web"), v["ingress"]["hosts"][0]["routes"][0].update(service="0web")))
+    assert any(p.startswith("platform:services[0].name: ") and "should match pattern" in p for p in problems), problems
+
+
+def test_regression_prod_images_pinned_by_tag_are_refused():
+    """'web:1.4.2' loaded in prod, then the pack (requireDigest in policies/config/prod.json) blocked the deployment."""
+    problems = problems_for(lambda v, s: web(v).update(image="registry.example.com:5000/team/web:1.4.2"), stack="prod")
+    [problem] = [p for p in problems if p.startswith("platform:services[0].image: ")]
+    assert "prod pins images by digest" in problem
+    assert "`pulumi config set --stack prod --path 'services[0].image' 'registry.example.com:5000/team/web@sha256:<digest>'`" in problem
+    values, secret_keys = stack_values("staging")
+    assert load(values, secret_keys, "staging").services[0].image == "web:1.4.2"  # tags stay fine outside prod
+
+
+def test_pod_security_version_reaches_the_namespace_and_the_pack_judges_at_it():
+    from tools import analyzer
+
+    config, secret_keys = engine.stack_config("local")
+    config["platform:podSecurity"] = json.dumps({"version": "v1.22"})
+    rendering = engine.render("local", config=config, secret_keys=secret_keys)
+    (namespace,) = [r for r in rendering.resources if r.type == "kubernetes:core/v1:Namespace" and r.inputs["metadata"]["name"] == "platform"]
+    assert namespace.inputs["metadata"]["labels"]["pod-security.kubernetes.io/enforce-version"] == "v1.22"
+    assert [f for f in analyzer.analyze(rendering.resources) if f.policy.startswith("pss-")] == []
+
+
+@pytest.mark.parametrize("key", ["", "-kubeconfig", "kube config"])
+def test_regression_an_invalid_kubeconfig_key_name_is_reported_once_with_its_path(key):
+    """'' was also looked up as a secret key: 'platform:: missing ... `pulumi config set --secret --stack prod  <value>`'."""
+    problems = problems_for(lambda v, s: v["kubernetes"].update(kubeconfigSecretKey=key), stack="prod")
+    assert [p.split(": ", 1)[0] for p in problems] == ["platform:kubernetes.kubeconfigSecretKey"], problems

@@ -21,12 +21,18 @@ def baseline():
     return register(lambda: NamespaceBaseline("baseline", NamespaceBaselineArgs("apps", QUOTA, DEFAULTS)))
 
 
-def test_namespace_enforces_the_restricted_standard(baseline):
+def test_namespace_enforces_the_restricted_standard_at_no_pinned_version_by_default(baseline):
     labels = one(baseline, "Namespace")["metadata"]["labels"]
     for mode in ("enforce", "audit", "warn"):
         assert labels[f"pod-security.kubernetes.io/{mode}"] == "restricted"
-        assert labels[f"pod-security.kubernetes.io/{mode}-version"] == "latest"
+        assert f"pod-security.kubernetes.io/{mode}-version" not in labels
     assert one(baseline, "Namespace")["metadata"]["name"] == "apps"
+
+
+def test_a_stack_can_pin_the_pod_security_version():
+    pinned = register(lambda: NamespaceBaseline("baseline", NamespaceBaselineArgs("apps", QUOTA, DEFAULTS, pod_security_version="v1.30")))
+    labels = one(pinned, "Namespace")["metadata"]["labels"]
+    assert all(labels[f"pod-security.kubernetes.io/{mode}-version"] == "v1.30" for mode in ("enforce", "audit", "warn"))
 
 
 def test_default_deny_both_ways_except_dns(baseline):

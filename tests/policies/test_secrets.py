@@ -204,6 +204,18 @@ def test_secrets_in_configmap_data_are_reported(data, expected):
     assert "move it to a Kubernetes Secret" in message
 
 
+def test_a_file_named_like_a_secret_is_judged_by_what_it_holds():
+    """A Grafana dashboard of a service called platform-secrets is `platform-secrets.json`: found by the config fuzzer."""
+    dashboard = '{\n "title": "platform-secrets",\n "panels": []\n}'
+    assert configmap_messages(data={"platform-secrets.json": dashboard, "api-token.yaml": "a: 1\nb: two\n"}) == []
+    [one_line] = configmap_messages(data={"db-password.txt": "hunter2"})
+    assert "secret-sounding name" in one_line
+    [inside] = configmap_messages(data={"secrets.yaml": "user: app\npassword: hunter2\n"})
+    assert "has a line 'password'" in inside
+    [shaped] = configmap_messages(data={"api-token.json": '{\n "token": "$(T)",\n "jwt": "%s"\n}' % JWT})
+    assert "JSON Web Token" in shaped
+
+
 def test_secrets_in_configmap_binary_data_are_reported():
     [message] = configmap_messages(binary_data={"tls.key": base64.b64encode(PEM.encode()).decode()})
     assert message.startswith("binaryData.tls.key looks like a PEM private key")
