@@ -452,3 +452,17 @@ def test_a_namespace_unknown_during_preview_is_judged_at_the_default_not_an_unkn
     with pod_security.namespace_versions({"old": (1, 28)}, default=(1, 28)):
         result = analyzer.analyze_with(servicer, [resource], stack_policies=False)
     assert [(f.policy, f.enforcement) for f in result] == [("pss-baseline-sysctls", "mandatory")]
+
+
+@pytest.mark.parametrize("version", [f"v1.{minor}" for minor in range(38)] + ["latest"])
+def test_check_takes_every_version_and_judges_the_legacy_pod_by_its_checks(tmp_path, version):
+    # At each version exactly the checks that existed then (and object to this pod) report it.
+    path = write(tmp_path / "pod.yaml", legacy_pod())
+    code, out, err = run_check("--profile", "restricted", "--pss-version", version, "--format", "json", path)
+    minor = 37 if version == "latest" else int(version.split(".")[1])
+    expected = {"pss-restricted-privilege-escalation"} if minor >= 8 else set()
+    expected |= {"pss-restricted-seccomp"} if minor >= 19 else set()
+    expected |= {"pss-restricted-capabilities"} if minor >= 22 else set()
+    expected |= {"pss-restricted-run-as-user"} if minor >= 23 else set()
+    expected |= {"pss-baseline-host-probes-lifecycle"} if minor >= 34 else set()
+    assert err == "" and code == (1 if expected else 0) and policies_of(out) == expected
