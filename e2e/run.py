@@ -15,6 +15,7 @@ Writes build/e2e/report.json and exits 1 when any check fails. Needs the toolcha
 from __future__ import annotations
 
 import argparse
+import base64
 import contextlib
 import hashlib
 import json
@@ -231,8 +232,22 @@ def without_cluster(stack: str, folder: Path, env: dict[str, str], pulumi_root: 
     for finding in sorted(real ^ offline_set):
         run.note(f"finding only {'in the real engine' if finding in real else 'offline'}: {finding}")
     run.result["findings"] = len(real)
+    run.check("secretsStayEncrypted", lambda: secrets_stay_encrypted(e2e, folder, run))
     if stack == PROBE_STACK:
         run.check("probeFindingsMatchOffline", lambda: probe_findings(e2e, automation, folder, run))
+
+
+def secrets_stay_encrypted(e2e: E2EStack, folder: Path, run: StackRun) -> bool:
+    """No secret config value in plaintext anywhere the stack's run wrote: state, stack file, YAML, previews, logs."""
+    # As given, and base64-encoded as a Secret's `data` holds it.
+    forms = {key: (value, base64.b64encode(value.encode()).decode()) for key, value in e2e.secret_values.items()}
+    leaks = []
+    for path in [p for p in folder.rglob("*") if p.is_file()] + [p for p in (folder.parent.parent / "logs").glob("*") if p.is_file()]:
+        text = path.read_text(errors="replace")
+        leaks += [f"{key} in {path}" for key, encodings in forms.items() if any(form in text for form in encodings)]
+    for leak in leaks:
+        run.note(f"plaintext secret: {leak}")
+    return not leaks
 
 
 def scrub_rendered_secrets(render_dir: Path) -> None:

@@ -154,3 +154,18 @@ def test_config_value_follows_a_pulumi_config_path():
     assert run.config_value(config, "databases[0].storage.size") == "1Gi"
     assert run.config_value(config, "databases[0].storage.storageClass") is None
     assert run.config_value(config, "services[0].image") is None
+
+
+def test_a_secret_value_found_as_given_or_base64_encoded_is_a_leak(tmp_path):
+    folder = tmp_path / "no-cluster" / "local"
+    (folder / "rendered").mkdir(parents=True)
+    (tmp_path / "logs").mkdir()
+    e2e = stacks.E2EStack("local", folder / "project", {}, tmp_path, secret_values={"platform:api-token": "e2e-token-value"})
+    log = run.StackRun("local", tmp_path / "logs" / "local.log")
+    (folder / "rendered" / "secret.yaml").write_text("data:\n  API_TOKEN: [secret]\n")
+    assert run.secrets_stay_encrypted(e2e, folder, log) is True
+    (folder / "rendered" / "secret.yaml").write_text("data:\n  API_TOKEN: ZTJlLXRva2VuLXZhbHVl\n")  # base64 of the value
+    assert run.secrets_stay_encrypted(e2e, folder, log) is False
+    (folder / "rendered" / "secret.yaml").write_text("")
+    (tmp_path / "logs" / "pulumi.log").write_text("token=e2e-token-value")
+    assert run.secrets_stay_encrypted(e2e, folder, log) is False
