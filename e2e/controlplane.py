@@ -147,10 +147,3 @@ def _ready_nodes(kube: Kube) -> int:
         conditions = node.get("status", {}).get("conditions", [])
         ready += any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
     return ready
-
-
-def version(bin_dir: Path, name: str, args: list[str]) -> str:
-    import subprocess
-
-    out = subprocess.run([str(bin_dir / name), *args], capture_output=True, text=True, timeout=30).stdout
-    return out.strip().split()[-1] if out.strip() else "unknown"

@@ -10,7 +10,6 @@ because no Python language host (`pulumi-language-python`) is served as a Go mod
 
 from __future__ import annotations
 
-import copy
 import json
 import runpy
 import secrets
@@ -69,16 +68,6 @@ class E2EStack:
             pulumi_command=auto.PulumiCommand(root=str(self.pulumi_root)),
         )
         return auto.select_stack(self.name, project_name=engine.project_name(), program=program, opts=options)
-
-
-def merge(base: Any, override: Any) -> Any:
-    """`override` laid over `base`: mappings merge key by key, anything else is replaced."""
-    if isinstance(base, dict) and isinstance(override, dict):
-        merged = dict(base)
-        for key, value in override.items():
-            merged[key] = merge(base.get(key), value) if key in base else value
-        return merged
-    return copy.deepcopy(override)
 
 
 def stack_file_without_secrets(stack: str, overrides: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
