@@ -72,10 +72,6 @@ BASELINE_CAPABILITIES = frozenset(
         "NET_BIND_SERVICE", "SETFCAP", "SETGID", "SETPCAP", "SETUID", "SYS_CHROOT",
     }
 )  # fmt: skip
-# Baseline: namespaced sysctls isolated from other pods, at latest (older versions: pss_versions.SYSCTLS).
-SAFE_SYSCTLS = allowed_at(SYSCTLS, LATEST)
-# Baseline: SELinux types a pod may ask for ("" = unset), at latest (older versions: pss_versions.SELINUX_TYPES).
-SELINUX_TYPES_LATEST = allowed_at(SELINUX_TYPES, LATEST)
 APPARMOR_FIELD_TYPES = frozenset({"RuntimeDefault", "Localhost"})
 APPARMOR_ANNOTATION_PREFIX = "container.apparmor.security.beta.kubernetes.io/"
 SECCOMP_TYPES = frozenset({"RuntimeDefault", "Localhost"})
