@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import secrets
-import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -24,11 +23,6 @@ from tools import engine
 SYNTHETIC_KEYS = ("services", "databases", "quota", "ingress")
 STACK = "local"  # the stack benchmarks.scaling grows
 REAL_SIZES = (10, 100)
-
-
-def toolchain_bin() -> Path | None:
-    result = subprocess.run([str(run.E2E_DIR / "toolchain.sh"), "--print"], capture_output=True, text=True)
-    return Path(result.stdout.strip().splitlines()[-1]) if result.returncode == 0 else None
 
 
 def real_preview_seconds(sizes: list[int], bin_dir: Path, synthetic_config) -> dict[int, float]:

@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import real_preview
+from e2e import run as e2e_run
 from tools import engine
 
 SIZES = (10, 100, 1000)
@@ -432,7 +433,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"measuring {services} services ...", file=sys.stderr, flush=True)
         rows.append({**measure(services, checkov=not args.no_checkov), "machine": info})
     real_sizes = [size for size in sizes if size in real_preview.REAL_SIZES]
-    bin_dir = real_preview.toolchain_bin() if real_sizes else None
+    bin_dir = e2e_run.built_toolchain() if real_sizes else None
     if real_sizes and bin_dir is None:
         print("real_preview_s: the e2e toolchain is not built (make toolchain); null")
     elif real_sizes:

@@ -12,6 +12,7 @@ from typing import Any, Iterable
 import yaml
 
 from components.app_service import SECRET_CHECKSUM_ANNOTATION
+from tools import diff as stack_diff
 from tools.preview import MASK
 
 # Not registered by the program, so the in-process engine cannot know them: the root stack and the
@@ -101,25 +102,8 @@ def offline_objects(out_dir: Path) -> dict[ObjectKey, dict[str, Any]]:
     return load_objects(sorted(out_dir.glob("*.yaml")))
 
 
-def field_differences(real: Any, offline: Any, path: str = "") -> list[str]:
-    if isinstance(real, dict) and isinstance(offline, dict):
-        problems = []
-        for key in sorted(set(real) | set(offline), key=str):
-            where = f"{path}.{key}" if path else str(key)
-            if key not in offline:
-                problems.append(f"{where}: only in the real engine's YAML")
-            elif key not in real:
-                problems.append(f"{where}: only in the offline preview")
-            else:
-                problems += field_differences(real[key], offline[key], where)
-        return problems
-    if isinstance(real, list) and isinstance(offline, list):
-        if len(real) != len(offline):
-            return [f"{path}: {len(real)} items in the real engine's YAML, {len(offline)} offline"]
-        return [p for i, (a, b) in enumerate(zip(real, offline)) for p in field_differences(a, b, f"{path}[{i}]")]
-    if real != offline and not (isinstance(real, (int, float)) and isinstance(offline, (int, float)) and float(real) == float(offline)):
-        return [f"{path}: real {real!r}, offline {offline!r}"]
-    return []
+def _shown(value: Any) -> str:
+    return "(absent)" if value is None else repr(value)
 
 
 def object_differences(real: dict[ObjectKey, dict], offline: dict[ObjectKey, dict]) -> list[str]:
@@ -131,7 +115,11 @@ def object_differences(real: dict[ObjectKey, dict], offline: dict[ObjectKey, dic
         elif key not in real:
             problems.append(f"{name}: in the offline preview only")
         else:
-            problems += [f"{name}: {p}" for p in field_differences(real[key], offline[key])]
+            # The offline diff's field walk (an explicit null counts as absent, as for the API server).
+            problems += [
+                f"{name}: {c.path}: real {_shown(c.before)}, offline {_shown(c.after)}"
+                for c in stack_diff.field_changes(real[key], offline[key])
+            ]
     return problems
 
 

@@ -47,11 +47,17 @@ CHECKS = (
 )  # fmt: skip
 
 
-def toolchain_bin() -> Path:
+def built_toolchain() -> Path | None:
+    """The toolchain's bin directory, or None while it is not (completely) built."""
     result = subprocess.run([str(E2E_DIR / "toolchain.sh"), "--print"], capture_output=True, text=True)
-    if result.returncode != 0:
+    return Path(result.stdout.strip().splitlines()[-1]) if result.returncode == 0 else None
+
+
+def toolchain_bin() -> Path:
+    bin_dir = built_toolchain()
+    if bin_dir is None:
         raise SystemExit("error: the e2e toolchain is not built; run `e2e/toolchain.sh` (make e2e does) first")
-    return Path(result.stdout.strip().splitlines()[-1])
+    return bin_dir
 
 
 def pins() -> dict[str, str]:
@@ -367,12 +373,16 @@ def pods_admitted(plane: controlplane.ControlPlane, namespace: str, run: StackRu
     return len(running)
 
 
+def objects_present(plane: controlplane.ControlPlane, offline_dir: Path) -> dict[str, bool]:
+    """Each object the offline preview wrote ('Kind namespace/name') -> whether the API server has it."""
+    return {
+        f"{kind} {namespace}/{name}": plane.kube.get(api_version, kind, name, namespace or None) is not None
+        for api_version, kind, namespace, name in compare.offline_objects(offline_dir)
+    }
+
+
 def missing_objects(plane: controlplane.ControlPlane, offline_dir: Path) -> list[str]:
-    missing = []
-    for (api_version, kind, namespace, name), _ in compare.offline_objects(offline_dir).items():
-        if plane.kube.get(api_version, kind, name, namespace or None) is None:
-            missing.append(f"{kind} {namespace}/{name}")
-    return missing
+    return [item for item, present in objects_present(plane, offline_dir).items() if not present]
 
 
 def on_cluster(stack: str, folder: Path, env: dict[str, str], pulumi_root: Path, moto_url: str, plane, run: StackRun) -> None:
@@ -470,7 +480,7 @@ def destroy_refused(automation, plane, offline_dir: Path, run: StackRun) -> bool
 
 def destroyed(automation, plane, offline_dir: Path, run: StackRun) -> bool:
     automation.destroy()
-    left = [item for item in compare.offline_objects(offline_dir) if plane.kube.get(item[0], item[1], item[3], item[2] or None)]
+    left = [item for item, present in objects_present(plane, offline_dir).items() if present]
     for item in left:
         run.note(f"left after destroy: {item}")
     return not left
