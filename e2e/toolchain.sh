@@ -40,6 +40,11 @@ wrapper() {
   go mod init "local/$1" >/dev/null 2>&1
 }
 
+# One field (Dir: the unpacked module, GoMod: its go.mod) of a module version, downloaded if need be.
+module_field() {
+  go mod download -json "$1" | python3 -c "import json, sys; print(json.load(sys.stdin)['$2'])"
+}
+
 step() {
   local name="$1"; shift
   if [[ -e "$BIN/$name" ]]; then echo "reuse  $BIN/$name"; return; fi
@@ -68,7 +73,7 @@ build_pulumi() {
 # generates (gitignored) from the committed schema.json and terraform-mapping.json: build from a copy.
 build_kubernetes_provider() {
   local mod=github.com/pulumi/pulumi-kubernetes/provider/v4 dir
-  dir="$(go mod download -json "$mod@$K8S_PROVIDER_MODULE_VERSION" | python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])')"
+  dir="$(module_field "$mod@$K8S_PROVIDER_MODULE_VERSION" Dir)"
   rm -rf "$SRC/kubernetes-provider" && cp -r "$dir" "$SRC/kubernetes-provider" && chmod -R u+w "$SRC/kubernetes-provider"
   cd "$SRC/kubernetes-provider"
   go mod edit -dropreplace github.com/pulumi/pulumi-kubernetes/sdk/v4 \
@@ -97,7 +102,7 @@ build_etcd() {
 build_kubernetes() {
   wrapper kubernetes
   local gomod minor="${KUBERNETES_VERSION#v1.}" m
-  gomod="$(go mod download -json "k8s.io/kubernetes@$KUBERNETES_VERSION" | python3 -c 'import json,sys; print(json.load(sys.stdin)["GoMod"])')"
+  gomod="$(module_field "k8s.io/kubernetes@$KUBERNETES_VERSION" GoMod)"
   for m in $(sed -n 's#^[[:space:]]*\(k8s\.io/[^ ]*\) => \./staging/.*#\1#p' "$gomod"); do
     go mod edit -replace="$m=$m@v0.$minor"
   done
@@ -124,7 +129,7 @@ build_kwok() {
 # keep them so (heartbeat), and move scheduled pods to Running/Ready and deleted pods away.
 build_kwok_stages() {
   local dir stage
-  dir="$(go mod download -json "sigs.k8s.io/kwok@$KWOK_VERSION" | python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])')"
+  dir="$(module_field "sigs.k8s.io/kwok@$KWOK_VERSION" Dir)"
   for stage in node/fast/node-initialize node/heartbeat/node-heartbeat pod/fast/pod-ready pod/fast/pod-complete pod/fast/pod-delete; do
     echo "---"
     cat "$dir/kustomize/stage/$stage.yaml"
