@@ -34,6 +34,12 @@ TOP_LEVEL_KEYS = (
 )  # fmt: skip
 
 
+def image_tag(image: str) -> str | None:
+    """The tag of an image reference, None without one (a registry's "host:port/" is not a tag)."""
+    last_segment = image.rsplit("/", 1)[-1]
+    return last_segment.rsplit(":", 1)[1] if ":" in last_segment else None
+
+
 class Model(BaseModel):
     """Stack files use camelCase keys; unknown keys are typos and rejected."""
 
@@ -163,10 +169,9 @@ class ServiceConfig(CamelModel):
     def image_is_pinned(cls, image: str) -> str:
         if DIGEST.search(image):
             return image
-        last_segment = image.rsplit("/", 1)[-1]
-        if ":" not in last_segment:
+        tag = image_tag(image)
+        if tag is None:
             raise ValueError(f"image '{image}' has no tag; pin a version, e.g. '{image}:1.2.3' or '{image}@sha256:<digest>'")
-        tag = last_segment.rsplit(":", 1)[1]
         if tag == "latest":
             raise ValueError(
                 f"image '{image}' uses the mutable tag 'latest'; pin a version, e.g. "
@@ -834,12 +839,9 @@ def _prod_image_problems(raw: dict[str, Any], project: str, stack: str) -> list[
     problems = []
     for index, service in enumerate(raw["services"]):
         image = service.get("image") if isinstance(service, dict) else None
-        if not isinstance(image, str) or DIGEST.search(image):
+        if not isinstance(image, str) or DIGEST.search(image) or image_tag(image) in (None, "latest"):
             continue
-        last_segment = image.rsplit("/", 1)[-1]
-        if ":" not in last_segment or last_segment.rsplit(":", 1)[1] == "latest":
-            continue
-        name = image[: len(image) - len(last_segment)] + last_segment.rsplit(":", 1)[0]
+        name = image.rsplit(":", 1)[0]
         problems.append(
             f"{project}:services[{index}].image: '{image}' is pinned by tag; prod pins images by digest (the policy "
             f"pack requires it there). Fix: `pulumi config set --stack {stack} --path 'services[{index}].image' "
