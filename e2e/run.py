@@ -27,6 +27,7 @@ import subprocess
 import sys
 import time
 import traceback
+import urllib.request
 from pathlib import Path
 from typing import Any, Callable
 
@@ -141,16 +142,12 @@ def start_moto(processes: Processes) -> str:
     port = free_port()
     process, log = processes.start("moto", [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)])
     url = f"http://127.0.0.1:{port}"
-    import urllib.request
-
     wait_until("moto", lambda: urllib.request.urlopen(f"{url}/moto-api/", timeout=2).status == 200, 60, process, log)
     return url
 
 
 def reset_moto(moto_url: str) -> None:
     """An empty cloud for each stack: the bucket a part (a) run made must not exist for part (b)."""
-    import urllib.request
-
     urllib.request.urlopen(urllib.request.Request(f"{moto_url}/moto-api/reset", method="POST"), timeout=10).read()
 
 
