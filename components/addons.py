@@ -37,7 +37,7 @@ import pulumi_kubernetes as k8s
 import pulumi_random as random
 
 from components.database_cluster import BARMAN_CLOUD_PLUGIN_VERSION, CNPG_OPERATOR_VERSION
-from stack_config import AddonsConfig
+from components.addons_config import AddonsConfig
 
 
 @dataclass(frozen=True)

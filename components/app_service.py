@@ -17,7 +17,7 @@ import pulumi_kubernetes as k8s
 import pulumi_random as random
 
 from components import hardening
-from stack_config import ServiceConfig
+from components.app_service_config import ServiceConfig
 
 HTTP_PORT_NAME = "http"
 METRICS_PORT_NAME = "metrics"

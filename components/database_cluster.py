@@ -34,7 +34,8 @@ import pulumi_random as random
 
 from components import hardening
 from components.app_service import SecretRef
-from stack_config import BackupsConfig, CnpgSettings, DatabaseConfig
+from components.backup_bucket_config import BackupsConfig
+from components.database_cluster_config import CnpgSettings, DatabaseConfig
 
 # The versions the local add-on installs and tools/crds was extracted from (tools/crds/SOURCE.md): the
 # Barman Cloud plugin needs CloudNativePG >= 1.26 (>= 1.27 recommended); moving either means re-extracting

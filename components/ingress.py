@@ -32,7 +32,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components import hardening
-from stack_config import IngressConfig, PublicHost
+from components.ingress_config import IngressConfig, PublicHost
 
 CERT_MANAGER_API_VERSION = "cert-manager.io/v1"
 GATEWAY_API_VERSION = "gateway.networking.k8s.io/v1"

@@ -30,7 +30,8 @@ import pulumi_kubernetes as k8s
 
 from components import hardening
 from components.app_service import METRICS_PORT_NAME
-from stack_config import MonitoringConfig, ServiceConfig
+from components.app_service_config import ServiceConfig
+from components.monitoring_config import MonitoringConfig
 
 MONITORING_API_VERSION = "monitoring.coreos.com/v1"
 DASHBOARD_LABEL = {"grafana_dashboard": "1"}  # what kube-prometheus-stack's Grafana sidecar looks for

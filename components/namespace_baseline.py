@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_kubernetes as k8s
 
-from stack_config import ContainerDefaults, NamespaceQuota
+from components.namespace_baseline_config import ContainerDefaults, NamespaceQuota
 
 # Pod Security Admission rejects (enforce), records (audit) and warns about (warn) anything below "restricted".
 PSA_LEVEL = "restricted"

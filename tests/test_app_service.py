@@ -6,7 +6,7 @@ import pulumi
 import pytest
 
 from components.app_service import AppService, AppServiceArgs, Peer
-from stack_config import ServiceConfig
+from components.app_service_config import ServiceConfig
 from tests.helpers import by_kind, one, register, unwrap
 from tools import engine
 

@@ -11,7 +11,8 @@ import pytest
 
 from components import database_cluster as dbc
 from components.database_cluster import BackupTarget, DatabaseCluster, DatabaseClusterArgs
-from stack_config import BackupsConfig, CnpgSettings, DatabaseConfig
+from components.backup_bucket_config import BackupsConfig
+from components.database_cluster_config import CnpgSettings, DatabaseConfig
 from tests.helpers import by_kind, one, register, unwrap
 from tools import analyzer, engine, preview, schemas
 

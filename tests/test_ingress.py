@@ -6,7 +6,7 @@ import pytest
 
 from components.ingress import Ingress, IngressArgs
 from policies.stack_rules import StackObject, ingress_tls_findings
-from stack_config import IngressConfig, gateway_duration_ms
+from components.ingress_config import IngressConfig, gateway_duration_ms
 from tests.helpers import by_kind, one, register, unwrap
 from tools import schemas
 

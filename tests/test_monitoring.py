@@ -9,7 +9,8 @@ import promql_parser
 import pytest
 
 from components.monitoring import MonitoredDatabase, Monitoring, MonitoringArgs
-from stack_config import MonitoringConfig, ServiceConfig
+from components.app_service_config import ServiceConfig
+from components.monitoring_config import MonitoringConfig
 from tests.helpers import by_kind, one, register, unwrap
 from tools import schemas
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from components.namespace_baseline import NamespaceBaseline, NamespaceBaselineArgs
-from stack_config import ContainerDefaults, NamespaceQuota
+from components.namespace_baseline_config import ContainerDefaults, NamespaceQuota
 from tests.helpers import one, register
 
 QUOTA = NamespaceQuota(requestsCpu="2", requestsMemory="4Gi", limitsCpu="4", limitsMemory="8Gi", pods=20)

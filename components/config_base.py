@@ -1,0 +1,64 @@
+"""What every component's config shares: camelCase models that reject unknown keys, and the formats
+(Kubernetes names, quantities, labels, image references) the stack files are checked against.
+
+No Pulumi imports here or in any `components/*_config.py`: validating a stack file must not need the engine.
+"""
+
+from __future__ import annotations
+
+import re
+
+from pydantic import BaseModel, ConfigDict, Field
+
+DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+DNS_1035_LABEL = r"^[a-z]([-a-z0-9]*[a-z0-9])?$"  # what Service names must be
+ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
+CONFIG_KEY = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
+QUANTITY = r"^[0-9]+(\.[0-9]+)?(m|k|Ki|Mi|Gi|Ti|M|G|T)?$"
+DIGEST = re.compile(r"@sha256:[0-9a-f]{64}$")
+
+
+def image_tag(image: str) -> str | None:
+    """The tag of an image reference, None without one (a registry's "host:port/" is not a tag)."""
+    last_segment = image.rsplit("/", 1)[-1]
+    return last_segment.rsplit(":", 1)[1] if ":" in last_segment else None
+
+
+class Model(BaseModel):
+    """Stack files use camelCase keys; unknown keys are typos and rejected."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
+
+
+def camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.capitalize() for part in rest)
+
+
+class CamelModel(Model):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True, alias_generator=camel)
+
+
+class ComputeAmounts(CamelModel):
+    cpu: str = Field(pattern=QUANTITY)
+    memory: str = Field(pattern=QUANTITY)
+
+
+class ContainerResources(CamelModel):
+    requests: ComputeAmounts
+    limits: ComputeAmounts
+
+
+LABEL_KEY = r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$"
+LABEL_VALUE = r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$"
+
+
+def bad_labels(labels: dict[str, str]) -> list[str]:
+    return [
+        f"{key}={value}"
+        for key, value in labels.items()
+        if not re.match(LABEL_KEY, key) or len(key.rsplit("/", 1)[-1]) > 63 or not re.match(LABEL_VALUE, value) or len(value) > 63
+    ]
+
+
+IAM_ROLE_ARN = r"^arn:aws[a-z-]*:iam::[0-9]{12}:role/[A-Za-z0-9+=,.@_/-]+$"
