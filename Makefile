@@ -8,7 +8,7 @@ STACK ?= local
 INSTALLED := $(VENV)/.installed
 REQUIREMENTS := requirements.txt requirements-dev.txt policies/requirements.txt constraints.txt
 
-.PHONY: preview test fuzz bench check e2e toolchain clean
+.PHONY: preview test lint fuzz bench check e2e toolchain clean
 
 $(INSTALLED): $(REQUIREMENTS)
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed: make PYTHON=python3.11 ...")'
@@ -23,6 +23,12 @@ preview: $(INSTALLED)
 ## test: the whole suite
 test: $(INSTALLED)
 	$(BIN)/python -m pytest -q
+
+## lint: the GitHub workflows: zizmor offline (fails on a finding of medium severity or above) and actionlint,
+## built once from its Go module into ${PLATFORM_LINT_CACHE:-~/.cache/platform-lint} (lint/actionlint.sh)
+lint: $(INSTALLED)
+	$(BIN)/zizmor --offline --min-severity medium --no-progress .github/workflows
+	lint/actionlint.sh
 
 ## fuzz: stack config fuzzed with hypothesis (HYPOTHESIS_PROFILE=fuzz): 10,000 valid and 10,000 mutated configs through
 ## stack_config.load only (valid ones load; invalid ones are ConfigErrors naming platform: key paths), then a
