@@ -9,7 +9,7 @@ import pulumi_kubernetes as k8s
 
 import stack_config
 from components.addons import ClusterAddons, ClusterAddonsArgs
-from components.app_service import AppService, AppServiceArgs, Peer
+from components.app_service import AppService, AppServiceArgs, Peer, migrations_name
 from components.backup_bucket import BackupBucket, BucketSettings
 from components.database_cluster import BackupTarget, DatabaseCluster, DatabaseClusterArgs, MetricsScraper
 from components.ingress import Ingress, IngressArgs
@@ -75,25 +75,42 @@ def deploy_databases(
             # The backups outlive the stack: in prod neither `destroy` nor a replacement may delete the bucket.
             opts=pulumi.ResourceOptions(protect=prod, retain_on_delete=prod),
         )
-    databases = {}
-    for database in config.databases:
-        target = None
-        if bucket is not None and config.backs_up(database):
-            target = BackupTarget(backups, access_key_id=keys[0], secret_access_key=keys[1], bucket=bucket)
+    access = BackupTarget(backups, access_key_id=keys[0], secret_access_key=keys[1], bucket=bucket) if backups else None
+    databases: dict[str, DatabaseCluster] = {}
+    by_name = {database.name: database for database in config.databases}
+
+    def create(database) -> DatabaseCluster:
+        if database.name in databases:
+            return databases[database.name]
+        # A restored database reads its source's ObjectStore: the source comes first (the config refuses cycles).
+        source = [create(by_name[database.restores_from])] if database.restores_from else []
         databases[database.name] = DatabaseCluster(
             database.name,
             DatabaseClusterArgs(
                 database=database,
                 namespace=config.namespace,
                 cnpg=config.cnpg,
-                backup=target,
+                backup=access if bucket is not None and config.backs_up(database) else None,
+                restore_access=access if database.restore else None,
+                clients=list(database.used_by),
+                direct_clients=migration_clients(config, database),
                 spread_strictly=prod,
                 protect=prod,
                 metrics_scraper=metrics_scraper(config),
             ),
-            opts=opts,
+            opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=source)),
         )
+        return databases[database.name]
+
+    for database in config.databases:
+        create(database)
     return databases
+
+
+def migration_clients(config: stack_config.StackConfig, database) -> list[str]:
+    """The migration Jobs of the services using a database, by their pods' name: they connect past any pooler."""
+    services = {service.name: service for service in config.services}
+    return [migrations_name(name) for name in database.used_by if services[name].migrations is not None]
 
 
 class AddonDependencies:
@@ -172,11 +189,14 @@ def deploy(config: stack_config.StackConfig) -> None:
                 service=service.model_copy(update={"env": {**service.env, **database_env}}) if used else service,
                 secret_refs=[ref for database in used for ref in database.secret_refs()],
                 namespace=config.namespace,
-                image=config.image_for(service),
+                image=config.pulled(service.image),
                 secret_values={env: secrets.require_secret(key) for env, key in service.secret_env.items()},
                 callers=[other.name for other in config.services if service.name in other.calls],
                 callees=[Peer(callee, ports[callee]) for callee in service.calls],
                 spread_strictly=config.environment is stack_config.Environment.PROD,
+                migrations_image=config.pulled(service.migrations.image) if service.migrations and service.migrations.image else None,
+                migrations_env={key: value for database in used for key, value in database.migration_env().items()},
+                migrations_secret_refs=[ref for database in used for ref in database.migration_secret_refs()],
             ),
             opts=after(baseline, *used),
         )

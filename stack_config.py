@@ -22,7 +22,14 @@ from components.addons_config import AddonsConfig
 from components.app_service_config import ServiceConfig
 from components.backup_bucket_config import BackupsConfig
 from components.config_base import CONFIG_KEY, DIGEST, DNS_LABEL, CamelModel, image_tag
-from components.database_cluster_config import DATABASE_ENV_SUFFIXES, CnpgSettings, DatabaseConfig
+from components.database_cluster_config import (
+    DATABASE_ENV_SUFFIXES,
+    DEFAULT_PGBOUNCER_IMAGE,
+    DEFAULT_POSTGRES_IMAGE,
+    CnpgSettings,
+    DatabaseConfig,
+    pooler_name,
+)
 from components.ingress_config import ACME_PRODUCTION_EXAMPLE, IngressConfig
 from components.monitoring_config import MonitoringConfig
 from components.namespace_baseline_config import ContainerDefaults, NamespaceQuota, PodSecurity
@@ -148,6 +155,18 @@ class StackConfig(CamelModel):
             if database.name in services:
                 # CloudNativePG names a ServiceAccount and a PodDisruptionBudget after the cluster.
                 problems.append(f"{where}.name: '{database.name}' is also a service's name; the database's objects would collide with the service's, rename one")
+            problems += self._restore_problems(where, database)
+            if database.pooler and pooler_name(database.name) in services:
+                problems.append(
+                    f"{where}.pooler: the pooler's objects are named '{pooler_name(database.name)}', like a service of this "
+                    "stack; rename the service or the database"
+                )
+            if database.pooler and database.pooler.instances < MIN_REPLICAS[self.environment]:
+                problems.append(
+                    f"{where}.pooler.instances: the pooler of '{database.name}' runs {database.pooler.instances} instance(s) "
+                    f"and every connection goes through it; {self.environment.value} needs at least "
+                    f"{MIN_REPLICAS[self.environment]}"
+                )
         for service in self.services:
             used = self.databases_used_by(service.name)
             prefixes = [database.env_prefix for database in used]
@@ -171,6 +190,42 @@ class StackConfig(CamelModel):
             raise ValueError("; ".join(problems))
         return self
 
+    def _restore_problems(self, where: str, database: DatabaseConfig) -> list[str]:
+        """A restore needs backups to read: a backed-up database of this stack, or a bucket the stack can read."""
+        if database.restore is None:
+            return []
+        source = database.restore.source
+        if self.backups is None:
+            return [
+                f"{where}.restore: restoring '{database.name}' reads backups through the stack's 'backups' settings "
+                "(bucket, credentials, endpoint); add 'backups' to the stack file (README, 'Databases')"
+            ]
+        if not isinstance(source, str):
+            return []
+        by_name = {other.name: other for other in self.databases}
+        if source == database.name:
+            return [
+                f"{where}.restore.source: '{database.name}' cannot be restored onto itself: CloudNativePG refuses to archive "
+                f"into a non-empty archive, and the running cluster ignores a new bootstrap. Give the restored database a "
+                f"new name (e.g. '{database.name}-restored') and keep 'restore.source: {source}'"
+            ]
+        if source not in by_name:
+            return [
+                f"{where}.restore.source: '{source}' is not a database of this stack ({sorted(by_name) or 'none'}); for "
+                "backups written elsewhere give {bucket, path, serverName}"
+            ]
+        chain = [database.name, source]
+        while by_name[chain[-1]].restores_from in by_name and chain[-1] != database.name and len(chain) <= len(by_name):
+            chain.append(by_name[chain[-1]].restores_from)
+        if chain[-1] == database.name:
+            return [f"{where}.restore.source: the restores form a cycle ({' <- '.join(chain)}); one of them must start empty or from elsewhere"]
+        if not self.backs_up(by_name[source]):
+            return [
+                f"{where}.restore.source: database '{source}' has no backups to restore from (its 'backup.enabled' is "
+                "false); enable its backups and wait for the first base backup, or restore from another source"
+            ]
+        return []
+
     def databases_used_by(self, service_name: str) -> list[DatabaseConfig]:
         return [database for database in self.databases if service_name in database.used_by]
 
@@ -178,11 +233,11 @@ class StackConfig(CamelModel):
         """A database is backed up when the stack has a bucket and the database does not opt out."""
         return self.backups is not None and database.backup.enabled
 
-    def image_for(self, service: ServiceConfig) -> str:
-        """A service's image as pulled: its own registry if the image names one, else the stack's registry."""
-        first_segment = service.image.split("/", 1)[0]
-        names_a_registry = "/" in service.image and ("." in first_segment or ":" in first_segment or first_segment == "localhost")
-        return service.image if names_a_registry else f"{self.image_registry}/{service.image}"
+    def pulled(self, image: str) -> str:
+        """An image as pulled: from its own registry if it names one, else from the stack's registry."""
+        first_segment = image.split("/", 1)[0]
+        names_a_registry = "/" in image and ("." in first_segment or ":" in first_segment or first_segment == "localhost")
+        return image if names_a_registry else f"{self.image_registry}/{image}"
 
 
 class ConfigError(Exception):
@@ -293,23 +348,39 @@ def _data_safety_problems(raw: dict[str, Any], project: str, stack: str) -> list
 
 def _prod_image_problems(raw: dict[str, Any], project: str, stack: str) -> list[str]:
     """Prod pins images by digest: the pack's workload-image-pinned requires it there (policies/config/prod.json,
-    requireDigest), so a tag that loads elsewhere is refused here rather than by the pack after registration.
+    requireDigest), so a tag that loads elsewhere is refused here rather than by the pack after registration. That
+    holds for services' images and for the databases' PostgreSQL and PgBouncer images (set or default).
 
     Read from the raw values (like the secret keys) so these are reported with every other problem; images without
     a tag or with `latest` are reported by the model already.
     """
-    if raw.get("environment") != Environment.PROD.value or not isinstance(raw.get("services"), list):
+    if raw.get("environment") != Environment.PROD.value:
         return []
+    images = []  # (key path, image, what the digest is appended to)
+    for index, service in enumerate(raw.get("services") if isinstance(raw.get("services"), list) else []):
+        service = service if isinstance(service, dict) else {}
+        migrations = service.get("migrations") if isinstance(service.get("migrations"), dict) else {}
+        for path, image in ((f"services[{index}].image", service.get("image")), (f"services[{index}].migrations.image", migrations.get("image"))):
+            if isinstance(image, str) and image_tag(image) not in (None, "latest"):
+                images.append((path, image, image.rsplit(":", 1)[0]))
+    for index, database in enumerate(raw.get("databases") if isinstance(raw.get("databases"), list) else []):
+        database = database if isinstance(database, dict) else {}
+        pooler = database.get("pooler") if isinstance(database.get("pooler"), dict) else None
+        # Unset, both are the operator's defaults pinned by tag: prod names them with a digest too.
+        image = database.get("imageName", DEFAULT_POSTGRES_IMAGE)
+        if isinstance(image, str) and image_tag(image.split("@", 1)[0]):
+            images.append((f"databases[{index}].imageName", image, image))  # the tag carries the major version: kept
+        image = pooler.get("image", DEFAULT_PGBOUNCER_IMAGE) if pooler is not None else None
+        if isinstance(image, str) and image_tag(image) not in (None, "latest"):
+            images.append((f"databases[{index}].pooler.image", image, image))
     problems = []
-    for index, service in enumerate(raw["services"]):
-        image = service.get("image") if isinstance(service, dict) else None
-        if not isinstance(image, str) or DIGEST.search(image) or image_tag(image) in (None, "latest"):
+    for path, image, pinned in images:
+        if DIGEST.search(image):
             continue
-        name = image.rsplit(":", 1)[0]
         problems.append(
-            f"{project}:services[{index}].image: '{image}' is pinned by tag; prod pins images by digest (the policy "
-            f"pack requires it there). Fix: `pulumi config set --stack {stack} --path 'services[{index}].image' "
-            f"'{name}@sha256:<digest>'` (the digest: `docker buildx imagetools inspect {image}`)"
+            f"{project}:{path}: '{image}' is pinned by tag; prod pins images by digest (the policy pack requires it "
+            f"there). Fix: `pulumi config set --stack {stack} --path '{path}' '{pinned}@sha256:<digest>'` (the digest: "
+            f"`docker buildx imagetools inspect {image}`)"
         )
     return problems
 

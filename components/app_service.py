@@ -1,8 +1,8 @@
 """AppService: one stateless web/API service, hardened by default.
 
 Owns its Deployment, Service, ServiceAccount, HorizontalPodAutoscaler, PodDisruptionBudget, NetworkPolicy,
-ConfigMap (plain settings) and Secret (secret settings). Hardening comes from components.hardening; a
-caller cannot switch it off through these args.
+ConfigMap (plain settings), Secret (secret settings) and, with `migrations`, the Job that migrates before a rollout.
+Hardening comes from components.hardening; a caller cannot switch it off through these args.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import math
 from dataclasses import dataclass, field
 
 import pulumi
@@ -21,12 +22,27 @@ from components.app_service_config import ServiceConfig
 
 HTTP_PORT_NAME = "http"
 METRICS_PORT_NAME = "metrics"
-# How long a new pod may take to come up before the liveness probe starts judging it.
-STARTUP_GRACE_SECONDS = 150
 STARTUP_PROBE_PERIOD_SECONDS = 5
+LIVENESS_PERIOD_SECONDS = 10
+READINESS_PERIOD_SECONDS = 5
 # Rolls the pods when a secret value changes: an HMAC under a generated key, so it differs between engines
 # (the offline preview's key is a placeholder) and is never compared by `make e2e`.
 SECRET_CHECKSUM_ANNOTATION = "checksum/secret"
+
+# pulumi-kubernetes waits for a Job's Complete condition (10 minutes unless this annotation or customTimeouts say
+# otherwise) and fails the update on its Failed condition.
+AWAIT_TIMEOUT_ANNOTATION = "pulumi.com/timeoutSeconds"
+# A failed migration Job is replaced (so run again) by the next `pulumi up`, instead of being awaited again as it is.
+REPLACE_UNREADY_ANNOTATION = "pulumi.com/replaceUnready"
+# Pulumi waits this much past the Job's own deadline, so that `pulumi up` reports the Job's DeadlineExceeded with its
+# pods' messages rather than a bare timeout: since Kubernetes 1.31 the Failed condition waits for the pods to stop.
+MIGRATIONS_AWAIT_MARGIN_SECONDS = 60
+# A database failover or a pooler restart fails a run; migration tools apply each step in a transaction, so a rerun
+# is safe (migrations must be idempotent anyway).
+MIGRATIONS_BACKOFF_LIMIT = 2
+# A finished Job and its pods' logs stay a week, to read why a migration failed. Pulumi deletes a superseded Job
+# itself; once the TTL has removed the last one, `pulumi refresh` forgets it and the next `pulumi up` runs it again.
+MIGRATIONS_TTL_SECONDS = 7 * 24 * 3600
 
 
 @dataclass
@@ -56,6 +72,27 @@ class AppServiceArgs:
     callers: list[str] = field(default_factory=list)  # services allowed to call this one
     callees: list[Peer] = field(default_factory=list)  # services this one may call
     spread_strictly: bool = False  # True: refuse to schedule two replicas on one node (prod)
+    # The migrations' image as pulled, resolved like `image`; required when service.migrations.image is set.
+    migrations_image: str | None = None
+    # What the migration Job sets over the service's env (e.g. its database's primary instead of the pooler).
+    migrations_env: dict[str, str] = field(default_factory=dict)
+    migrations_secret_refs: list[SecretRef] = field(default_factory=list)
+
+
+def secret_ref_env(ref: SecretRef) -> dict:
+    return {"name": ref.env_name, "valueFrom": {"secretKeyRef": {"name": ref.secret_name, "key": ref.key}}}
+
+
+def migrations_name(service_name: str) -> str:
+    """The migration pods' app.kubernetes.io/name: not the service's own, so that its Service, PDB and NetworkPolicy
+    never select them; a database admits them by this name."""
+    return f"{service_name}-migrations"
+
+
+def migrations_job_name(service_name: str, image: str, command: list[str]) -> str:
+    """A new image or command is a new Job name, so Pulumi replaces the Job and the migrations run again."""
+    digest = hashlib.sha256(json.dumps({"image": image, "command": command}).encode()).hexdigest()[:8]
+    return f"{migrations_name(service_name)}-{digest}"
 
 
 def config_checksum(env: dict[str, str]) -> str:
@@ -142,21 +179,14 @@ class AppService(pulumi.ComponentResource):
 
         checksum_key = random.RandomPassword(f"{name}-checksum-key", length=32, special=False, opts=child)
 
-        secret_env = [
-            {"name": env_name, "valueFrom": {"secretKeyRef": {"name": secret_name, "key": env_name}}}
-            for env_name in sorted(args.secret_values)
-        ] + [
-            {"name": ref.env_name, "valueFrom": {"secretKeyRef": {"name": ref.secret_name, "key": ref.key}}}
-            for ref in args.secret_refs
-        ]
+        secret_env = [secret_ref_env(SecretRef(env_name, secret_name, env_name)) for env_name in sorted(args.secret_values)]
+        secret_env += [secret_ref_env(ref) for ref in args.secret_refs]
         ports = [{"name": HTTP_PORT_NAME, "containerPort": service.port, "protocol": "TCP"}]
         if service.metrics:
             ports.append({"name": METRICS_PORT_NAME, "containerPort": service.metrics.port, "protocol": "TCP"})
-        container = {
-            "name": service.name,
-            "image": args.image,
+        # What the service's pods and its migration pods share: settings, secrets, resources and hardening.
+        runtime = {
             "imagePullPolicy": "IfNotPresent",
-            "ports": ports,
             "envFrom": [{"configMapRef": {"name": f"{service.name}-config"}}],
             "env": secret_env,
             "resources": {
@@ -165,13 +195,33 @@ class AppService(pulumi.ComponentResource):
             },
             "securityContext": hardening.container_security_context(),
             "volumeMounts": [hardening.scratch_volume_mount()],
+        }
+        pod_runtime = {
+            "serviceAccountName": service.name,
+            "automountServiceAccountToken": False,
+            "enableServiceLinks": False,
+            "securityContext": hardening.pod_security_context(service.run_as_user, service.run_as_group),
+            "volumes": [hardening.scratch_volume()],
+        }
+        health = service.health
+        container = {
+            "name": service.name,
+            "image": args.image,
+            "ports": ports,
+            **runtime,
             "startupProbe": http_probe(
-                service.health.liveness_path,
+                health.liveness_path,
                 STARTUP_PROBE_PERIOD_SECONDS,
-                STARTUP_GRACE_SECONDS // STARTUP_PROBE_PERIOD_SECONDS,
+                math.ceil(health.startup_seconds / STARTUP_PROBE_PERIOD_SECONDS),
             ),
-            "livenessProbe": http_probe(service.health.liveness_path, period_seconds=10, failure_threshold=3),
-            "readinessProbe": http_probe(service.health.readiness_path, period_seconds=5, failure_threshold=3),
+            "livenessProbe": http_probe(
+                health.liveness_path, health.period_seconds or LIVENESS_PERIOD_SECONDS, health.failure_threshold
+            ),
+            "readinessProbe": http_probe(
+                health.readiness_path, health.period_seconds or READINESS_PERIOD_SECONDS, health.failure_threshold
+            ),
+            # Keeps serving while the endpoint's removal reaches every load balancer; the sleep action needs no shell.
+            "lifecycle": {"preStop": {"sleep": {"seconds": service.shutdown.drain_seconds}}},
         }
         deployment_spec = {
             "selector": {"matchLabels": selector},
@@ -188,12 +238,9 @@ class AppService(pulumi.ComponentResource):
                     },
                 },
                 "spec": {
-                    "serviceAccountName": service.name,
-                    "automountServiceAccountToken": False,
-                    "enableServiceLinks": False,
-                    "securityContext": hardening.pod_security_context(service.run_as_user, service.run_as_group),
+                    **pod_runtime,
                     "containers": [container],
-                    "volumes": [hardening.scratch_volume()],
+                    "terminationGracePeriodSeconds": service.shutdown.grace_period_seconds,
                     "topologySpreadConstraints": topology_spread(selector, args.spread_strictly),
                 },
             },
@@ -202,11 +249,14 @@ class AppService(pulumi.ComponentResource):
             # With autoscaling on, replicas belong to the HPA: setting them here would fight it on every `up`.
             deployment_spec["replicas"] = service.replicas
 
+        prerequisites = [service_account, config_map, secret]
+        # A failed migration fails `pulumi up` here, before any pod of the new version starts.
+        migrated = [self._migrations_job(name, args, runtime, pod_runtime, prerequisites)] if service.migrations else []
         self.deployment = k8s.apps.v1.Deployment(
             f"{name}-deployment",
             metadata=metadata(service.name),
             spec=deployment_spec,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[service_account, config_map, secret]),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[*prerequisites, *migrated]),
         )
         k8s.core.v1.Service(
             f"{name}-service",
@@ -258,6 +308,54 @@ class AppService(pulumi.ComponentResource):
         self.service_name = service.name
         self.url = f"http://{service.name}.{args.namespace}.svc.cluster.local:{service.port}"
         self.register_outputs({"service_name": self.service_name, "url": self.url})
+
+    def _migrations_job(
+        self, name: str, args: AppServiceArgs, runtime: dict, pod_runtime: dict, prerequisites: list[pulumi.Resource]
+    ) -> k8s.batch.v1.Job:
+        service = args.service
+        migrations = service.migrations
+        if migrations.image is not None and args.migrations_image is None:
+            raise ValueError(
+                f"service '{service.name}' sets migrations.image: pass it as pulled in AppServiceArgs.migrations_image"
+            )
+        image = args.migrations_image or args.image
+        labels = hardening.standard_labels(migrations_name(service.name), "migrations")
+        overridden = set(args.migrations_env) | {ref.env_name for ref in args.migrations_secret_refs}
+        env = (
+            [variable for variable in runtime["env"] if variable["name"] not in overridden]
+            + [{"name": env_name, "value": value} for env_name, value in sorted(args.migrations_env.items())]
+            + [secret_ref_env(ref) for ref in args.migrations_secret_refs]
+        )
+        return k8s.batch.v1.Job(
+            # The logical name stays while the object's name follows image and command: a new image is a replacement,
+            # created under its new name before the old Job is deleted.
+            f"{name}-migrations",
+            metadata={
+                "name": migrations_job_name(service.name, image, migrations.command),
+                "namespace": args.namespace,
+                "labels": labels,
+                "annotations": {
+                    AWAIT_TIMEOUT_ANNOTATION: str(migrations.timeout_seconds + MIGRATIONS_AWAIT_MARGIN_SECONDS),
+                    REPLACE_UNREADY_ANNOTATION: "true",
+                },
+            },
+            spec={
+                "backoffLimit": MIGRATIONS_BACKOFF_LIMIT,
+                "activeDeadlineSeconds": migrations.timeout_seconds,
+                "ttlSecondsAfterFinished": MIGRATIONS_TTL_SECONDS,
+                "template": {
+                    "metadata": {"labels": labels},
+                    "spec": {
+                        **pod_runtime,
+                        "restartPolicy": "Never",
+                        "containers": [{"name": "migrations", "image": image, "command": migrations.command, **runtime, "env": env}],
+                    },
+                },
+            },
+            # Never protected, not even in prod: Pulumi refuses to replace a protected resource, and every new image
+            # replaces this Job. It holds no data.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=prerequisites, protect=False),
+        )
 
     @staticmethod
     def _network_policy_spec(service: ServiceConfig, selector: dict[str, str], args: AppServiceArgs) -> dict:

@@ -7,7 +7,8 @@ from typing import Optional
 
 from pydantic import Field, field_validator, model_validator
 
-from components.config_base import CONFIG_KEY, DIGEST, DNS_1035_LABEL, ENV_NAME, CamelModel, ContainerResources, image_tag
+from components.config_base import CONFIG_KEY, DNS_1035_LABEL, ENV_NAME, CamelModel, ContainerResources, pinned_image
+
 
 class Autoscaling(CamelModel):
     min_replicas: int = Field(ge=1)
@@ -24,6 +25,52 @@ class Autoscaling(CamelModel):
 class HealthChecks(CamelModel):
     liveness_path: str = Field(default="/healthz", pattern=r"^/")
     readiness_path: str = Field(default="/readyz", pattern=r"^/")
+    # How long a new pod may take to start before liveness judges it. At most 600 s: Pulumi's Deployment await gives
+    # up after 10 minutes, so a pod allowed longer would fail `pulumi up` before it may even be judged.
+    startup_seconds: int = Field(default=150, ge=5, le=600)
+    # None keeps liveness every 10 s and readiness every 5 s.
+    period_seconds: Optional[int] = Field(default=None, ge=1, le=60)
+    failure_threshold: int = Field(default=3, ge=1, le=10)
+
+
+class Shutdown(CamelModel):
+    """A stopping pod keeps serving for drainSeconds (a preStop sleep) while load balancers and kube-proxy stop
+    sending it requests, then gets SIGTERM and the rest of gracePeriodSeconds to finish what it accepted."""
+
+    drain_seconds: int = Field(default=10, ge=1, le=60)
+    grace_period_seconds: int = Field(default=30, ge=2, le=300)
+
+    @model_validator(mode="after")
+    def grace_period_outlasts_the_drain(self) -> "Shutdown":
+        if self.grace_period_seconds <= self.drain_seconds:
+            raise ValueError(
+                f"gracePeriodSeconds ({self.grace_period_seconds}) must exceed drainSeconds ({self.drain_seconds}): the "
+                "kubelet kills the container when the grace period ends, so the app would get no time after SIGTERM to "
+                f"finish its requests. Raise gracePeriodSeconds (e.g. {self.drain_seconds + 20}) or lower drainSeconds"
+            )
+        return self
+
+
+class Migrations(CamelModel):
+    """A Job that runs before the service's new pods roll out; `pulumi up` waits for it and stops if it fails."""
+
+    command: list[str] = Field(min_length=1)
+    image: Optional[str] = None  # None: the service's image
+    # The Job's deadline, retries included. At most an hour: longer blocks every rollout that long; run such a data
+    # migration in the background instead.
+    timeout_seconds: int = Field(default=300, ge=30, le=3600)
+
+    @field_validator("command")
+    @classmethod
+    def names_an_executable(cls, command: list[str]) -> list[str]:
+        if not command[0].strip():
+            raise ValueError("command[0] is empty; name the executable, e.g. ['/app/migrate', 'up']")
+        return command
+
+    @field_validator("image")
+    @classmethod
+    def image_is_pinned(cls, image: Optional[str]) -> Optional[str]:
+        return None if image is None else pinned_image(image)
 
 
 class MetricsEndpoint(CamelModel):
@@ -44,6 +91,8 @@ class ServiceConfig(CamelModel):
     env: dict[str, str] = Field(default_factory=dict)
     secret_env: dict[str, str] = Field(default_factory=dict)
     health: HealthChecks = HealthChecks()
+    shutdown: Shutdown = Shutdown()
+    migrations: Optional[Migrations] = None
     calls: list[str] = Field(default_factory=list)
     metrics: Optional[MetricsEndpoint] = None
     run_as_user: int = Field(default=10001, ge=1)
@@ -52,17 +101,7 @@ class ServiceConfig(CamelModel):
     @field_validator("image")
     @classmethod
     def image_is_pinned(cls, image: str) -> str:
-        if DIGEST.search(image):
-            return image
-        tag = image_tag(image)
-        if tag is None:
-            raise ValueError(f"image '{image}' has no tag; pin a version, e.g. '{image}:1.2.3' or '{image}@sha256:<digest>'")
-        if tag == "latest":
-            raise ValueError(
-                f"image '{image}' uses the mutable tag 'latest'; pin a version, e.g. "
-                f"'{image[: -len(':latest')]}:1.2.3' or a digest '@sha256:<digest>'"
-            )
-        return image
+        return pinned_image(image)
 
     @field_validator("env", "secret_env")
     @classmethod

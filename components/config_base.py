@@ -24,6 +24,29 @@ def image_tag(image: str) -> str | None:
     return last_segment.rsplit(":", 1)[1] if ":" in last_segment else None
 
 
+def image_pin_problem(image: str) -> str | None:
+    """Why an image reference is not pinned (no tag, or 'latest'), None when it has a version tag or a digest."""
+    if DIGEST.search(image):
+        return None
+    tag = image_tag(image)
+    if tag is None:
+        return f"image '{image}' has no tag; pin a version, e.g. '{image}:1.2.3' or '{image}@sha256:<digest>'"
+    if tag == "latest":
+        return (
+            f"image '{image}' uses the mutable tag 'latest'; pin a version, e.g. "
+            f"'{image[: -len(':latest')]}:1.2.3' or a digest '@sha256:<digest>'"
+        )
+    return None
+
+
+def pinned_image(image: str) -> str:
+    """A validator's check: the image, or a ValueError saying how to pin it."""
+    problem = image_pin_problem(image)
+    if problem:
+        raise ValueError(problem)
+    return image
+
+
 class Model(BaseModel):
     """Stack files use camelCase keys; unknown keys are typos and rejected."""
 

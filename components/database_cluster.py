@@ -34,6 +34,14 @@ import pulumi_random as random
 
 from components import hardening
 from components.app_service import SecretRef
+from components.connection_pooler import (
+    PGBOUNCER_PORT,
+    POD_ROLE_LABEL,
+    ConnectionPooler,
+    ConnectionPoolerArgs,
+    pooler_name,
+    pooler_pods,
+)
 from components.backup_bucket_config import BackupsConfig
 from components.database_cluster_config import CnpgSettings, DatabaseConfig
 
@@ -55,9 +63,10 @@ POSTGRES_PORT = 5432
 STATUS_PORT = 8000  # the instance manager's status endpoint, polled by the operator and by the other instances
 METRICS_PORT = 9187
 METRICS_PORT_NAME = "metrics"  # the port name CloudNativePG gives the exporter in instance pods
-CLUSTER_LABEL = "cnpg.io/cluster"  # on every pod of a cluster: instances and its bootstrap/join jobs
+CLUSTER_LABEL = "cnpg.io/cluster"  # on every pod of a cluster: instances, its bootstrap/join jobs, and its poolers
 OPERATOR_POD_LABELS = {"app.kubernetes.io/name": "cloudnative-pg"}  # the operator's pods (manifest and Helm chart)
 IRSA_ANNOTATION = "eks.amazonaws.com/role-arn"
+DIRECT_URI_KEY = "direct-uri"  # in the credentials Secret with a pooler: the primary's URL
 PASSWORD_LENGTH = 32
 # Outside the cluster: object storage on the internet, never the cluster's or the VPC's private addresses.
 PRIVATE_RANGES = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "169.254.0.0/16")
@@ -123,6 +132,21 @@ class DatabaseClusterArgs:
     metrics_scraper: MetricsScraper = field(default_factory=MetricsScraper)
     spread_strictly: bool = False  # True: never two instances on one node (prod)
     protect: bool = False  # True: protect + retain_on_delete on the Cluster and its credentials (prod)
+    # The pods that may connect, by their app.kubernetes.io/name: the `usedBy` services (the default), through the
+    # pooler when there is one, and their migration Jobs, always straight to the primary (schema changes take
+    # session-level locks that a transaction-mode pooler would break).
+    clients: Optional[list[str]] = None
+    direct_clients: list[str] = field(default_factory=list)
+    # How the pods read the stack's bucket when `restore` reads an archive of another stack (its credentials).
+    restore_access: Optional[BackupTarget] = None
+
+    @property
+    def client_names(self) -> list[str]:
+        return sorted(self.clients if self.clients is not None else self.database.used_by)
+
+    @property
+    def pooled(self) -> bool:
+        return self.database.pooler is not None
 
 
 def object_store_egress(settings: BackupsConfig) -> list[dict]:
@@ -153,6 +177,14 @@ def object_store_egress(settings: BackupsConfig) -> list[dict]:
     return rules
 
 
+def cluster_pods(cluster_name: str) -> dict:
+    """The cluster's own pods (instances and their bootstrap, join and restore jobs), without its poolers' pods."""
+    return {
+        "matchLabels": {CLUSTER_LABEL: cluster_name},
+        "matchExpressions": [{"key": POD_ROLE_LABEL, "operator": "NotIn", "values": ["pooler"]}],
+    }
+
+
 def _is_ip(host: str) -> bool:
     try:
         ipaddress.ip_address(host)
@@ -173,11 +205,13 @@ class DatabaseCluster(pulumi.ComponentResource):
         self.database = database
         self.cluster_name = database.name
         self.secret_name = f"{database.name}-app"
-        # CloudNativePG's read-write Service always points at the primary.
-        self.host = f"{database.name}-rw.{args.namespace}.svc"
-        self.port = POSTGRES_PORT
+        # CloudNativePG's read-write Service always points at the primary; a pooler's Service at the pooler.
+        self.primary_host = f"{database.name}-rw.{args.namespace}.svc"
+        self.host, self.port = self.primary_host, POSTGRES_PORT
+        if args.pooled:
+            self.host, self.port = f"{pooler_name(database.name)}.{args.namespace}.svc", PGBOUNCER_PORT
         labels = hardening.standard_labels(database.name, "database")
-        cluster_pods = {CLUSTER_LABEL: database.name}
+        instance_pods = {CLUSTER_LABEL: database.name, POD_ROLE_LABEL: "instance"}
         # Data is kept when a destroy or a replacement would delete it (prod). Set per child, never on the
         # component: every child would inherit it, and a schedule or a policy is no data. (A prod stack also
         # protects every resource through the component's options, __main__.py.)
@@ -204,7 +238,9 @@ class DatabaseCluster(pulumi.ComponentResource):
                     lambda value: {
                         "username": database.owner_name,
                         "password": value,
-                        "uri": self._uri(value),
+                        "uri": self._uri(value, self.host, self.port),
+                        # For the migration Jobs, which bypass the pooler.
+                        **({DIRECT_URI_KEY: self._uri(value, self.primary_host, POSTGRES_PORT)} if args.pooled else {}),
                     }
                 )
             ),
@@ -213,8 +249,21 @@ class DatabaseCluster(pulumi.ComponentResource):
 
         depends = [credentials]
         plugins = []
+        access = args.backup or args.restore_access
+        keys_secret = self._backup_credentials(name, args, access, metadata) if access else None
         if args.backup is not None:
-            object_store = self._object_store(name, args, metadata)
+            object_store = self._object_store(
+                f"{name}-object-store",
+                f"{database.name}-backups",
+                # Each cluster archives under <bucket>/<namespace>/<cluster name> (barman appends the server name).
+                f"s3://{args.backup.settings.bucket}/{args.namespace}/",
+                args.backup,
+                keys_secret,
+                metadata,
+                # The same window as the bucket keeps replaced and deleted object versions.
+                retention_days=args.backup.settings.retention_days,
+                bucket=args.backup.bucket,
+            )
             depends.append(object_store)
             plugins = [
                 {
@@ -223,13 +272,18 @@ class DatabaseCluster(pulumi.ComponentResource):
                     "parameters": {"barmanObjectName": f"{database.name}-backups"},
                 }
             ]
+        restore_source = None
+        if database.restore is not None:
+            restore_source, source_store = self._restore_source(name, args, keys_secret, metadata)
+            if source_store is not None:
+                depends.append(source_store)
 
         self.cluster = k8s.apiextensions.CustomResource(
             f"{name}-cluster",
             api_version=CNPG_API_VERSION,
             kind="Cluster",
             metadata=metadata(database.name),
-            spec=self._cluster_spec(args, plugins),
+            spec=self._cluster_spec(args, plugins, restore_source),
             opts=pulumi.ResourceOptions(parent=self, depends_on=depends, **data_safety),
         )
 
@@ -258,35 +312,58 @@ class DatabaseCluster(pulumi.ComponentResource):
             kind="PodMonitor",
             metadata=metadata(database.name, args.metrics_scraper.monitor_labels),
             spec={
-                "selector": {"matchLabels": {**cluster_pods, "cnpg.io/podRole": "instance"}},
+                "selector": {"matchLabels": instance_pods},
                 "podMetricsEndpoints": [{"port": METRICS_PORT_NAME}],
             },
             opts=pulumi.ResourceOptions(parent=self),
         )
 
+        clients = [{"matchLabels": hardening.selector_labels(client)} for client in args.client_names]
+        direct_clients = [{"matchLabels": hardening.selector_labels(client)} for client in sorted(args.direct_clients)]
+        # With a pooler the clients reach it, and only it (and the migrations) reach the instances.
+        entry_pods = {"matchLabels": instance_pods}
+        if args.pooled:
+            self.pooler = ConnectionPooler(
+                f"{name}-pooler",
+                ConnectionPoolerArgs(
+                    cluster_name=database.name,
+                    pooler=database.pooler,
+                    namespace=args.namespace,
+                    cnpg=args.cnpg,
+                    client_selectors=clients,
+                    instance_selector={"matchLabels": instance_pods},
+                    instance_port=POSTGRES_PORT,
+                    scraper_peer=self._scraper_peer(args.metrics_scraper),
+                    monitor_labels=args.metrics_scraper.monitor_labels,
+                ),
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[self.cluster]),
+            )
+            entry_pods = pooler_pods(database.name)
+            clients = [entry_pods]
+
         k8s.networking.v1.NetworkPolicy(
             f"{name}-db-netpol",
             metadata=metadata(f"{database.name}-database"),
-            spec=self._database_policy_spec(args),
+            spec=self._database_policy_spec(args, clients + direct_clients),
             opts=pulumi.ResourceOptions(parent=self),
         )
-        if database.used_by:
+        # The clients' way out: to the pooler (or the instances), and the migrations' to the instances. Two policies
+        # when the two differ: an egress rule cannot tell apart the pods its policy selects.
+        instances = {"matchLabels": instance_pods}
+        if args.pooled:
+            ways_out = [("clients", args.client_names, entry_pods, self.port), ("direct-clients", sorted(args.direct_clients), instances, POSTGRES_PORT)]
+        else:
+            ways_out = [("clients", sorted(args.client_names + args.direct_clients), instances, POSTGRES_PORT)]
+        for suffix, names, destination, port in ways_out:
+            if not names:
+                continue
             k8s.networking.v1.NetworkPolicy(
-                f"{name}-clients-netpol",
-                metadata=metadata(f"{database.name}-clients"),
+                f"{name}-{suffix}-netpol",
+                metadata=metadata(f"{database.name}-{suffix}"),
                 spec={
-                    "podSelector": {
-                        "matchExpressions": [
-                            {"key": "app.kubernetes.io/name", "operator": "In", "values": sorted(database.used_by)}
-                        ]
-                    },
+                    "podSelector": {"matchExpressions": [{"key": "app.kubernetes.io/name", "operator": "In", "values": names}]},
                     "policyTypes": ["Egress"],
-                    "egress": [
-                        {
-                            "to": [{"podSelector": {"matchLabels": {**cluster_pods, "cnpg.io/podRole": "instance"}}}],
-                            "ports": [{"protocol": "TCP", "port": POSTGRES_PORT}],
-                        }
-                    ],
+                    "egress": [{"to": [{"podSelector": destination}], "ports": [{"protocol": "TCP", "port": port}]}],
                 },
                 opts=pulumi.ResourceOptions(parent=self),
             )
@@ -315,17 +392,41 @@ class DatabaseCluster(pulumi.ComponentResource):
             SecretRef(f"{prefix}_URL", self.secret_name, "uri"),
         ]
 
+    def migration_env(self) -> dict[str, str]:
+        """What a migration Job sets over the service's settings: the primary itself, past the pooler (none without)."""
+        if self.host == self.primary_host:
+            return {}
+        prefix = self.database.env_prefix
+        return {f"{prefix}_HOST": self.primary_host, f"{prefix}_PORT": str(POSTGRES_PORT)}
+
+    def migration_secret_refs(self) -> list[SecretRef]:
+        if self.host == self.primary_host:
+            return []
+        return [SecretRef(f"{self.database.env_prefix}_URL", self.secret_name, DIRECT_URI_KEY)]
+
     # --- the pieces -------------------------------------------------------------------------------------------
 
-    def _uri(self, password: str) -> str:
+    def _uri(self, password: str, host: str, port: int) -> str:
         user, name = quote(self.database.owner_name, safe=""), quote(self.database.database_name, safe="")
-        # CloudNativePG serves TLS out of the box: refuse to talk to it in clear.
-        return f"postgresql://{user}:{quote(password, safe='')}@{self.host}:{self.port}/{name}?sslmode=require"
+        # CloudNativePG serves TLS out of the box (and its poolers the cluster's certificate): never in clear.
+        return f"postgresql://{user}:{quote(password, safe='')}@{host}:{port}/{name}?sslmode=require"
 
-    def _cluster_spec(self, args: DatabaseClusterArgs, plugins: list[dict]) -> dict:
+    def _cluster_spec(self, args: DatabaseClusterArgs, plugins: list[dict], restore_source: Optional[dict]) -> dict:
         database = args.database
+        application = {"database": database.database_name, "owner": database.owner_name, "secret": {"name": self.secret_name}}
+        if restore_source is None:
+            bootstrap = {"initdb": application}
+        else:
+            # The database and owner come from the backup; after recovery CloudNativePG creates them if missing and
+            # sets the owner's password from our Secret, so the services' credentials work on the restored data.
+            recovery: dict[str, Any] = {"source": restore_source["name"], **application}
+            if database.restore.target_time:
+                recovery["recoveryTarget"] = {"targetTime": database.restore.target_time}
+            bootstrap = {"recovery": recovery}
         spec: dict[str, Any] = {
             "instances": database.instances,
+            # Pinned: an operator upgrade must not change the PostgreSQL version under the data.
+            "imageName": database.image_name,
             "storage": _volume(database.storage),
             "resources": {
                 "requests": {"cpu": database.resources.requests.cpu, "memory": database.resources.requests.memory},
@@ -334,13 +435,7 @@ class DatabaseCluster(pulumi.ComponentResource):
             "postgresql": {"parameters": dict(database.parameters)},
             # The postgres superuser stays without a password (no network login) unless the stack asks for it.
             "enableSuperuserAccess": database.enable_superuser_access,
-            "bootstrap": {
-                "initdb": {
-                    "database": database.database_name,
-                    "owner": database.owner_name,
-                    "secret": {"name": self.secret_name},
-                }
-            },
+            "bootstrap": bootstrap,
             # One instance per node; prod refuses to schedule rather than put two copies on one node.
             "affinity": {
                 "enablePodAntiAffinity": True,
@@ -364,73 +459,123 @@ class DatabaseCluster(pulumi.ComponentResource):
             spec["walStorage"] = _volume(database.wal_storage)
         if plugins:
             spec["plugins"] = plugins
-        backup = args.backup
-        if backup is not None and backup.settings.credentials.role_arn:
+        if restore_source is not None:
+            spec["externalClusters"] = [restore_source]
+        access = args.backup or args.restore_access
+        if access is not None and access.settings.credentials.role_arn:
             # IRSA: the instance pods (and so the plugin's sidecar) assume this role; no keys anywhere.
             spec["serviceAccountTemplate"] = {
-                "metadata": {"annotations": {IRSA_ANNOTATION: backup.settings.credentials.role_arn}}
+                "metadata": {"annotations": {IRSA_ANNOTATION: access.settings.credentials.role_arn}}
             }
         return spec
 
-    def _object_store(self, name: str, args: DatabaseClusterArgs, metadata) -> k8s.apiextensions.CustomResource:
-        backup = args.backup
-        assert backup is not None
-        settings = backup.settings
-        depends = [backup.bucket] if backup.bucket is not None else []
-        if settings.credentials.static_keys:
-            if backup.access_key_id is None or backup.secret_access_key is None:
-                raise ValueError(f"DatabaseCluster {name!r}: the backup credentials are static keys, but no key values were given")
-            keys_secret = k8s.core.v1.Secret(
-                f"{name}-backup-credentials",
-                metadata=metadata(f"{args.database.name}-backup-credentials", {"cnpg.io/reload": "true"}),
-                type="Opaque",
-                string_data={
-                    "ACCESS_KEY_ID": pulumi.Output.secret(backup.access_key_id),
-                    "ACCESS_SECRET_KEY": pulumi.Output.secret(backup.secret_access_key),
-                },
-                opts=pulumi.ResourceOptions(parent=self),
+    def _restore_source(
+        self, name: str, args: DatabaseClusterArgs, keys_secret: Optional[k8s.core.v1.Secret], metadata
+    ) -> tuple[dict, Optional[k8s.apiextensions.CustomResource]]:
+        """The externalClusters entry the recovery reads: a database of this stack through its own ObjectStore (read
+        only: barman restores from it, the restored cluster archives into its own), or an ObjectStore made here for
+        an archive elsewhere."""
+        source = args.database.restore.source
+        if isinstance(source, str):
+            store_name, server_name, store = f"{source}-backups", source, None
+        else:
+            if args.restore_access is None:
+                raise ValueError(f"DatabaseCluster {name!r}: restoring from another bucket needs the stack's backup settings")
+            store_name, server_name = f"{args.database.name}-restore-source", source.server_name
+            store = self._object_store(
+                f"{name}-restore-source",
+                store_name,
+                f"s3://{source.bucket}/{source.path.strip('/')}/",
+                args.restore_access,
+                keys_secret,
+                metadata,
             )
+        entry = {
+            "name": f"{server_name}-backups",
+            "plugin": {
+                "name": BARMAN_CLOUD_PLUGIN,
+                "parameters": {"barmanObjectName": store_name, "serverName": server_name},
+            },
+        }
+        return entry, store
+
+    def _backup_credentials(
+        self, name: str, args: DatabaseClusterArgs, access: BackupTarget, metadata
+    ) -> Optional[k8s.core.v1.Secret]:
+        """The static keys' Secret, which every ObjectStore of this cluster names; None with an IAM role."""
+        if not access.settings.credentials.static_keys:
+            return None
+        if access.access_key_id is None or access.secret_access_key is None:
+            raise ValueError(f"DatabaseCluster {name!r}: the backup credentials are static keys, but no key values were given")
+        return k8s.core.v1.Secret(
+            f"{name}-backup-credentials",
+            metadata=metadata(f"{args.database.name}-backup-credentials", {"cnpg.io/reload": "true"}),
+            type="Opaque",
+            string_data={
+                "ACCESS_KEY_ID": pulumi.Output.secret(access.access_key_id),
+                "ACCESS_SECRET_KEY": pulumi.Output.secret(access.secret_access_key),
+            },
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+
+    def _object_store(
+        self,
+        resource_name: str,
+        object_name: str,
+        destination_path: str,
+        access: BackupTarget,
+        keys_secret: Optional[k8s.core.v1.Secret],
+        metadata,
+        retention_days: Optional[int] = None,
+        bucket: Optional[pulumi.Resource] = None,
+    ) -> k8s.apiextensions.CustomResource:
+        settings = access.settings
+        depends: list[pulumi.Resource] = [bucket] if bucket is not None else []
+        if keys_secret is not None:
             depends.append(keys_secret)
+            secret_name = f"{self.cluster_name}-backup-credentials"
             s3_credentials: dict[str, Any] = {
-                "accessKeyId": {"name": f"{args.database.name}-backup-credentials", "key": "ACCESS_KEY_ID"},
-                "secretAccessKey": {"name": f"{args.database.name}-backup-credentials", "key": "ACCESS_SECRET_KEY"},
+                "accessKeyId": {"name": secret_name, "key": "ACCESS_KEY_ID"},
+                "secretAccessKey": {"name": secret_name, "key": "ACCESS_SECRET_KEY"},
             }
         else:
             s3_credentials = {"inheritFromIAMRole": True}
         configuration: dict[str, Any] = {
-            # Each cluster archives under <bucket>/<namespace>/<cluster name> (barman appends the server name).
-            "destinationPath": f"s3://{settings.bucket}/{args.namespace}/",
+            "destinationPath": destination_path,
             "s3Credentials": s3_credentials,
             "wal": {"compression": settings.compression, "encryption": settings.encryption, "maxParallel": 2},
             "data": {"compression": settings.compression, "encryption": settings.encryption, "jobs": 2},
         }
         if settings.endpoint:
             configuration["endpointURL"] = settings.endpoint.rstrip("/")
+        spec: dict[str, Any] = {"configuration": configuration}
+        if retention_days is not None:
+            spec["retentionPolicy"] = f"{retention_days}d"
         return k8s.apiextensions.CustomResource(
-            f"{name}-object-store",
+            resource_name,
             api_version=OBJECT_STORE_API_VERSION,
             kind="ObjectStore",
-            metadata=metadata(f"{args.database.name}-backups"),
-            spec={
-                "configuration": configuration,
-                # The same window as the bucket keeps replaced and deleted object versions.
-                "retentionPolicy": f"{settings.retention_days}d",
-            },
+            metadata=metadata(object_name),
+            spec=spec,
             opts=pulumi.ResourceOptions(parent=self, depends_on=depends),
         )
 
     @staticmethod
-    def _database_policy_spec(args: DatabaseClusterArgs) -> dict:
+    def _scraper_peer(scraper: MetricsScraper) -> dict:
+        return {
+            "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": scraper.namespace}},
+            "podSelector": {"matchLabels": dict(scraper.pod_labels)},
+        }
+
+    @classmethod
+    def _database_policy_spec(cls, args: DatabaseClusterArgs, clients: list[dict]) -> dict:
         """Who reaches the database pods (and on which port), and where they may go."""
-        database, scraper = args.database, args.metrics_scraper
-        same_cluster = {"podSelector": {"matchLabels": {CLUSTER_LABEL: database.name}}}
+        database = args.database
+        same_cluster = {"podSelector": cluster_pods(database.name)}
         postgres = {"protocol": "TCP", "port": POSTGRES_PORT}
         status = {"protocol": "TCP", "port": STATUS_PORT}
         ingress = [
-            {
-                "from": [{"podSelector": {"matchLabels": hardening.selector_labels(service)}} for service in sorted(database.used_by)],
-                "ports": [postgres],
-            },
+            {"from": [{"podSelector": selector} for selector in clients], "ports": [postgres]},
             # Replication and the instance managers' status checks between the cluster's own pods.
             {"from": [same_cluster], "ports": [postgres, status]},
             # The operator polls each instance's status and connects to PostgreSQL (CloudNativePG's networking docs).
@@ -443,17 +588,9 @@ class DatabaseCluster(pulumi.ComponentResource):
                 ],
                 "ports": [status, postgres],
             },
-            {
-                "from": [
-                    {
-                        "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": scraper.namespace}},
-                        "podSelector": {"matchLabels": dict(scraper.pod_labels)},
-                    }
-                ],
-                "ports": [{"protocol": "TCP", "port": METRICS_PORT}],
-            },
+            {"from": [cls._scraper_peer(args.metrics_scraper)], "ports": [{"protocol": "TCP", "port": METRICS_PORT}]},
         ]
-        if not database.used_by:
+        if not clients:
             ingress = ingress[1:]  # an empty `from` would mean "from anywhere"
         egress = [{"to": [same_cluster], "ports": [postgres, status]}]
         if args.cnpg.api_server_cidrs:  # never an empty `to`: that would mean "to anywhere"
@@ -464,10 +601,11 @@ class DatabaseCluster(pulumi.ComponentResource):
                     "ports": [{"protocol": "TCP", "port": port} for port in args.cnpg.api_server_ports],
                 }
             )
-        if args.backup is not None:
-            egress += object_store_egress(args.backup.settings)
+        access = args.backup or args.restore_access
+        if access is not None:
+            egress += object_store_egress(access.settings)
         return {
-            "podSelector": {"matchLabels": {CLUSTER_LABEL: database.name}},
+            "podSelector": cluster_pods(database.name),
             "policyTypes": ["Ingress", "Egress"],
             "ingress": ingress,
             "egress": egress,

@@ -3,11 +3,32 @@
 from __future__ import annotations
 
 import ipaddress
-from typing import Any, Optional
+import re
+from datetime import datetime, timezone
+from typing import Any, Literal, Optional, Union
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
-from components.config_base import DNS_LABEL, QUANTITY, CamelModel, ContainerResources
+from components.config_base import DNS_LABEL, QUANTITY, CamelModel, ContainerResources, image_tag, pinned_image
+
+# The images CloudNativePG 1.30.0 runs when a Cluster or Pooler names none (pkg/versions/versions.go of the operator
+# module: DefaultImageName, DefaultPgbouncerImage). Pinned here so that an operator upgrade cannot change the
+# PostgreSQL version under a running database; moving the operator (database_cluster.CNPG_OPERATOR_VERSION) means
+# moving these with it, deliberately.
+OPERATOR_DEFAULT_IMAGES = {
+    "1.30.0": {
+        "postgres": "ghcr.io/cloudnative-pg/postgresql:18.4-system-trixie",
+        "pgbouncer": "ghcr.io/cloudnative-pg/pgbouncer:1.25.1",
+    },
+}
+PINNED_OPERATOR_VERSION = "1.30.0"
+DEFAULT_POSTGRES_IMAGE = OPERATOR_DEFAULT_IMAGES[PINNED_OPERATOR_VERSION]["postgres"]
+DEFAULT_PGBOUNCER_IMAGE = OPERATOR_DEFAULT_IMAGES[PINNED_OPERATOR_VERSION]["pgbouncer"]
+# PostgreSQL's own default (max_connections), which CloudNativePG keeps unless `parameters` set it.
+POSTGRES_DEFAULT_MAX_CONNECTIONS = 100
+# Connections PostgreSQL keeps for superusers and the operator's own sessions (superuser_reserved_connections
+# defaults to 3; CloudNativePG's instance manager and the exporter hold a few more).
+RESERVED_CONNECTIONS = 10
 
 PG_IDENTIFIER = r"^[a-z_][a-z0-9_]{0,62}$"
 # What a service using a database gets, each as <envPrefix>_<suffix> (components.database_cluster fills them in).
@@ -48,6 +69,83 @@ class DatabaseBackup(CamelModel):
         return schedule
 
 
+class ExternalBackupSource(CamelModel):
+    """Backups written by a database of another stack (or an older cluster): where its archive is in a bucket.
+
+    Read with the stack's own `backups` credentials and endpoint. Barman keeps a server's archive under
+    <bucket>/<path>/<serverName>/; this platform writes <bucket>/<namespace>/<database name>/.
+    """
+
+    bucket: str = Field(pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+    path: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._/-]*$")  # the folder above the server's, e.g. 'platform'
+    server_name: str = Field(pattern=DNS_LABEL)  # the source cluster's name as barman archived it
+
+
+class DatabaseRestore(CamelModel):
+    """Bootstrap the cluster from backups instead of an empty database (CloudNativePG `bootstrap.recovery`)."""
+
+    # A database of this stack (its name), or the archive of one elsewhere.
+    source: Union[str, ExternalBackupSource]
+    # Point-in-time recovery: replay WAL up to this instant. Unset: up to the latest archived WAL.
+    target_time: Optional[str] = None
+
+    @field_validator("source")
+    @classmethod
+    def source_name_is_a_database_name(cls, source: Union[str, ExternalBackupSource]) -> Union[str, ExternalBackupSource]:
+        if isinstance(source, str) and not re.match(DNS_LABEL, source):
+            raise ValueError(
+                f"source '{source}' is not a database name; name a database of this stack, or give "
+                "{bucket, path, serverName} for backups elsewhere"
+            )
+        return source
+
+    @field_validator("target_time")
+    @classmethod
+    def rfc3339_in_the_past(cls, target_time: Optional[str]) -> Optional[str]:
+        if target_time is None:
+            return None
+        example = "e.g. '2026-11-30T09:15:00Z' or '2026-11-30T10:15:00+01:00'"
+        try:
+            instant = datetime.fromisoformat(target_time.replace("z", "Z"))
+        except ValueError:
+            raise ValueError(f"targetTime '{target_time}' is not an RFC 3339 timestamp; write it as {example}") from None
+        if "T" not in target_time.upper() or instant.tzinfo is None:
+            raise ValueError(
+                f"targetTime '{target_time}' needs a date, a time and a UTC offset ('Z' or '+01:00'), {example}: "
+                "without an offset the recovery would stop at a different instant than meant"
+            )
+        if instant > datetime.now(timezone.utc):
+            raise ValueError(f"targetTime '{target_time}' is in the future; no WAL reaches it yet")
+        return target_time
+
+
+def pooler_name(cluster_name: str) -> str:
+    """The Pooler, and the Service CloudNativePG makes for it, of a database: what its clients connect to."""
+    return f"{cluster_name}-pooler-rw"
+
+
+class PoolerConfig(CamelModel):
+    """A CloudNativePG Pooler (PgBouncer, read-write) in front of the database: the services connect to it."""
+
+    instances: int = Field(default=2, ge=1, le=20)
+    # transaction: a server connection per transaction (most apps); session: per client session (apps that use
+    # session state: prepared statements without protocol support, advisory locks, SET, LISTEN).
+    pool_mode: Literal["transaction", "session"] = "transaction"
+    max_client_connections: int = Field(default=1000, ge=10, le=100_000)
+    default_pool_size: int = Field(default=20, ge=1, le=1000)  # server connections per instance (one app user)
+    image: str = DEFAULT_PGBOUNCER_IMAGE
+
+    @field_validator("image")
+    @classmethod
+    def image_is_pinned(cls, image: str) -> str:
+        return pinned_image(image)
+
+    @property
+    def server_connections(self) -> int:
+        """The most connections all instances together open to PostgreSQL."""
+        return self.instances * self.default_pool_size
+
+
 class DatabaseConfig(CamelModel):
     """One PostgreSQL cluster (CloudNativePG) and the services allowed to use it."""
 
@@ -63,6 +161,45 @@ class DatabaseConfig(CamelModel):
     enable_superuser_access: bool = False
     env_prefix: str = Field(default="DATABASE", pattern=r"^[A-Z][A-Z0-9_]*$")
     backup: DatabaseBackup = DatabaseBackup()
+    # The PostgreSQL image, pinned: CloudNativePG reads the major version from its tag, so a tag is required
+    # (a digest may follow it: 'ghcr.io/cloudnative-pg/postgresql:18.4-system-trixie@sha256:...').
+    image_name: str = DEFAULT_POSTGRES_IMAGE
+    restore: Optional[DatabaseRestore] = None
+    pooler: Optional[PoolerConfig] = None
+
+    @field_validator("image_name")
+    @classmethod
+    def image_has_a_major_version_tag(cls, image: str) -> str:
+        tag = image_tag(image.split("@", 1)[0])
+        if tag is None or not re.match(r"^[0-9]+", tag):
+            raise ValueError(
+                f"imageName '{image}' needs a tag that starts with the PostgreSQL major version (CloudNativePG reads the "
+                f"version from it), e.g. '{DEFAULT_POSTGRES_IMAGE}', optionally followed by '@sha256:<digest>'"
+            )
+        return image
+
+    @model_validator(mode="after")
+    def pooler_fits_max_connections(self) -> "DatabaseConfig":
+        if self.pooler is None:
+            return self
+        configured = self.parameters.get("max_connections", str(POSTGRES_DEFAULT_MAX_CONNECTIONS))
+        if not configured.isdigit():
+            return self  # PostgreSQL refuses it at startup; nothing to compare against
+        max_connections = int(configured)
+        available = max_connections - RESERVED_CONNECTIONS
+        if self.pooler.server_connections > available:
+            raise ValueError(
+                f"pooler opens up to {self.pooler.server_connections} server connections ({self.pooler.instances} "
+                f"instances x defaultPoolSize {self.pooler.default_pool_size}), more than the {available} that "
+                f"max_connections {max_connections} leaves for clients; lower pooler.defaultPoolSize or raise "
+                "parameters.max_connections"
+            )
+        return self
+
+    @property
+    def restores_from(self) -> Optional[str]:
+        """The name of the database of this stack it is restored from, if any."""
+        return self.restore.source if self.restore and isinstance(self.restore.source, str) else None
 
     @field_validator("parameters", mode="before")
     @classmethod

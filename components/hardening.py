@@ -12,6 +12,8 @@ from typing import Any
 SCRATCH_VOLUME = "tmp"
 SCRATCH_MOUNT_PATH = "/tmp"
 SCRATCH_SIZE_LIMIT = "64Mi"
+# The policy pack's opt-out for a pod that must call the Kubernetes API (policies/workload.py reads the same key).
+ALLOW_TOKEN_ANNOTATION = "platform.example.com/allow-service-account-token"
 
 
 def pod_security_context(uid: int, gid: int) -> dict[str, Any]:

@@ -148,6 +148,8 @@ POD_TEMPLATE_PATHS: dict[tuple[str, str], tuple[str, ...]] = {
        for kind in ("Deployment", "StatefulSet", "DaemonSet", "ReplicaSet")},
     ("batch", "Job"): ("spec", "template"),
     ("batch", "CronJob"): ("spec", "jobTemplate", "spec", "template"),
+    # CloudNativePG's PgBouncer: the operator starts its pods from this template (adding its own init container).
+    ("postgresql.cnpg.io", "Pooler"): ("spec", "template"),
 }  # fmt: skip
 
 

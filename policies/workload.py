@@ -1,7 +1,8 @@
 """Workload hygiene beyond the Pod Security Standards: what the platform's hardened defaults promise.
 
-Every pod-bearing kind is judged through its pod template (see pod_security.pod_template). Each rule is a pure
-function returning messages that name the field path and the fix; the policies around them are thin.
+Every pod-bearing kind is judged through its pod template (see pod_security.pod_template); the image rule also judges
+the PostgreSQL image of a CloudNativePG Cluster. Each rule is a pure function returning messages that name the field
+path and the fix; the policies around them are thin.
 """
 
 from __future__ import annotations
@@ -11,12 +12,13 @@ from typing import Any
 
 from pulumi_policy import PolicyConfigSchema, ResourceValidationPolicy, Severity
 
-from .pod_security import PodTemplate, containers, get, is_windows, pod_template, runs_pods
+from .pod_security import PodTemplate, containers, get, group_and_kind, is_windows, pod_template, runs_pods
 
 ALLOW_TOKEN_ANNOTATION = "platform.example.com/allow-service-account-token"
 REQUIRED_RESOURCES = ("cpu", "memory")
 # A digest as the OCI distribution spec writes it: "@<algorithm>:<hex>", e.g. "@sha256:<64 hex digits>".
 DIGEST = re.compile(r"@[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]{32,}$")
+CNPG_CLUSTER = ("postgresql.cnpg.io", "Cluster")
 
 
 # --- pure checks --------------------------------------------------------------------------------------------
@@ -75,6 +77,20 @@ def check_images(pod_spec, pod_metadata, *, spec_path="spec", metadata_path="met
         if problem:
             messages.append(f"{where}.image {problem}")
     return messages
+
+
+def check_database_image(cluster: Any, *, require_digest=False) -> list[str]:
+    """A CloudNativePG Cluster's PostgreSQL image: without one the operator picks its own default, which changes
+    with an operator upgrade, and so would the PostgreSQL version under a running database."""
+    fix = "pin it in the stack's databases[].imageName"
+    image = get(cluster, "spec", "imageName")
+    if image in (None, ""):
+        return [
+            "spec.imageName is not set, so CloudNativePG runs its operator's default PostgreSQL image, which an operator "
+            f"upgrade changes: {fix}, a version tag matching the operator (a digest too where digests are required)"
+        ]
+    problem = image_problem(image, require_digest=require_digest)
+    return [f"spec.imageName {problem} ({fix})"] if problem else []
 
 
 def token_allowed(*metadatas: Any) -> bool:
@@ -138,10 +154,13 @@ def _validate_resources(args, report_violation) -> None:
 
 
 def _validate_images(args, report_violation) -> None:
+    # Config-schema defaults are filled in by the CLI only; in-process the property may be missing.
+    require_digest = bool(args.get_config().get("requireDigest", False))
+    if group_and_kind(args.resource_type) == CNPG_CLUSTER:
+        _report_all(report_violation, check_database_image(args.props, require_digest=require_digest))
+        return
     template = _template_or_none(args)
     if template:
-        # Config-schema defaults are filled in by the CLI only; in-process the property may be missing.
-        require_digest = bool(args.get_config().get("requireDigest", False))
         messages = check_images(template.spec, template.metadata, **_template_paths(template), require_digest=require_digest)
         _report_all(report_violation, messages)
 
@@ -176,7 +195,10 @@ POLICIES: list = [
     ),
     ResourceValidationPolicy(
         name="workload-image-pinned",
-        description="Container images must be pinned: a version tag (never latest) or, with requireDigest, a digest.",
+        description=(
+            "Container images and CloudNativePG Clusters' PostgreSQL images must be pinned: a version tag (never latest) "
+            "or, with requireDigest, a digest."
+        ),
         validate=_validate_images,
         severity=Severity.HIGH,
         config_schema=PolicyConfigSchema(
@@ -208,8 +230,13 @@ def _runs_pods_or_is_service_account(resource_type: str, kind: str | None = None
     return resource_type == "kubernetes:core/v1:ServiceAccount" or runs_pods(resource_type)
 
 
-# Which resources a policy can report on at all (see policies.pack.APPLIES_TO).
-APPLIES_TO: dict = {
-    policy: _runs_pods_or_is_service_account if policy.name == "workload-service-account-token" else runs_pods
-    for policy in POLICIES
+def _runs_pods_or_is_a_database(resource_type: str, kind: str | None = None, api_version: str | None = None) -> bool:
+    return group_and_kind(resource_type) == CNPG_CLUSTER or runs_pods(resource_type)
+
+
+_APPLIES_TO_BY_NAME = {
+    "workload-service-account-token": _runs_pods_or_is_service_account,
+    "workload-image-pinned": _runs_pods_or_is_a_database,
 }
+# Which resources a policy can report on at all (see policies.pack.APPLIES_TO).
+APPLIES_TO: dict = {policy: _APPLIES_TO_BY_NAME.get(policy.name, runs_pods) for policy in POLICIES}

@@ -7,7 +7,7 @@ texts that replace a key's value outright (broken JSON and the like).
 Valid configs start from a shipped stack file (its environment, cluster target, registry, defaults, cnpg,
 backups, add-ons and secret keys) and vary what a user varies: the namespace, the quota, 1-4 services (names,
 images, ports, replicas or autoscaling, resources, env, secretEnv, health paths, calls, metrics, user ids),
-0-2 databases (names, instances, storage, resources, parameters, users, env prefixes, backups), 1-3 public hosts
+0-2 databases (names, instances, storage, resources, parameters, users, env prefixes, backups, pinned images, poolers, a restore of one from the other), 1-3 public hosts
 and their routes (gateway or ingress mode, timeouts, annotations), a render directory instead of a cluster, the
 API server CIDRs and ports, backup retention/compression/encryption, the Pod Security version, and monitoring
 (labels, SLOs, metric names, thresholds). Names come partly from collision-prone pieces (`orders` + `-clients`,
@@ -273,6 +273,24 @@ def database(draw, stack: str, name: str, services: list[str], env_prefix: str) 
         result["owner"] = draw(pg_identifier)
     if draw(st.booleans()):
         result["enableSuperuserAccess"] = draw(st.booleans())
+    hex_digest = st.text(alphabet="0123456789abcdef", min_size=64, max_size=64)
+    if stack == "prod" or draw(st.booleans()):
+        image = draw(st.sampled_from(["ghcr.io/cloudnative-pg/postgresql:18.4-system-trixie", "registry.example.com/pg:17"]))
+        result["imageName"] = f"{image}@sha256:{draw(hex_digest)}" if stack == "prod" or draw(st.booleans()) else image
+    if draw(st.booleans()):
+        max_connections = result["parameters"].get("max_connections", 100)
+        instances = draw(st.integers(minimum, 4))
+        if max_connections - 10 >= instances:
+            pooler = {
+                "instances": instances,
+                "defaultPoolSize": draw(st.integers(1, (max_connections - 10) // instances)),
+                "poolMode": draw(st.sampled_from(["transaction", "session"])),
+            }
+            if draw(st.booleans()):
+                pooler["maxClientConnections"] = draw(st.integers(10, 5000))
+            if stack == "prod":
+                pooler["image"] = f"ghcr.io/cloudnative-pg/pgbouncer:1.25.1@sha256:{draw(hex_digest)}"
+            result["pooler"] = pooler
     backup = {}
     if stack != "prod" and draw(st.booleans()):
         backup["enabled"] = draw(st.booleans())
@@ -358,6 +376,18 @@ def valid_case(draw, stacks=STACKS, env_values=safe_env, runbook_templates=None)
     # Secret keys no service names any more stay in the file (harmless, as in a real stack file).
 
     values["databases"] = [draw(database(stack, name, names, prefix)) for name, prefix in zip(database_names, prefixes)]
+    # Pooler objects are named <database>-pooler-rw: a service of that name is refused, so none is generated.
+    names_taken = {f"{d['name']}-pooler-rw" for d in values["databases"] if "pooler" in d} & set(names)
+    for database_values in values["databases"]:
+        if f"{database_values['name']}-pooler-rw" in names_taken:
+            database_values.pop("pooler")
+    first = values["databases"][0] if values["databases"] else None
+    backed_up = first is not None and isinstance(values.get("backups"), dict) and first.get("backup", {}).get("enabled", True)
+    if len(values["databases"]) == 2 and backed_up and draw(st.booleans()):
+        restore = {"source": first["name"]}
+        if draw(st.booleans()):
+            restore["targetTime"] = draw(st.sampled_from(["2026-01-31T23:59:59Z", "2025-06-01T08:00:00+02:00", "2026-11-29T12:00:00.5Z"]))
+        values["databases"][1]["restore"] = restore
     if not values["databases"] and draw(st.booleans()):
         values.pop("databases")
 

@@ -203,3 +203,33 @@ def test_env_from_secrets_owned_elsewhere():
     resources = render_service(secret_refs=[SecretRef("DATABASE_URL", "orders-db-app", "uri")])
     (container,) = deployment_pod(resources)["containers"]
     assert {"name": "DATABASE_URL", "valueFrom": {"secretKeyRef": {"name": "orders-db-app", "key": "uri"}}} in container["env"]
+
+
+def test_pods_drain_before_they_stop_by_default(default_service):
+    pod = deployment_pod(default_service)
+    (container,) = pod["containers"]
+    assert container["lifecycle"] == {"preStop": {"sleep": {"seconds": 10}}}
+    assert pod["terminationGracePeriodSeconds"] == 30
+
+
+def test_shutdown_timing_is_configurable():
+    pod = deployment_pod(render_service(service=service(shutdown={"drainSeconds": 20, "gracePeriodSeconds": 45})))
+    assert pod["containers"][0]["lifecycle"]["preStop"]["sleep"]["seconds"] == 20
+    assert pod["terminationGracePeriodSeconds"] == 45
+
+
+def probe_timing(container: dict) -> dict[str, tuple[int, int]]:
+    probes = ("startupProbe", "livenessProbe", "readinessProbe")
+    return {probe: (container[probe]["periodSeconds"], container[probe]["failureThreshold"]) for probe in probes}
+
+
+def test_probe_timing_defaults_are_the_ones_before_the_knobs(default_service):
+    (container,) = deployment_pod(default_service)["containers"]
+    assert probe_timing(container) == {"startupProbe": (5, 30), "livenessProbe": (10, 3), "readinessProbe": (5, 3)}
+
+
+def test_probe_timing_knobs():
+    health = {"startupSeconds": 62, "periodSeconds": 15, "failureThreshold": 4}
+    (container,) = deployment_pod(render_service(service=service(health=health)))["containers"]
+    # The startup budget is rounded up to whole probe periods, so a pod always gets at least startupSeconds.
+    assert probe_timing(container) == {"startupProbe": (5, 13), "livenessProbe": (15, 4), "readinessProbe": (15, 4)}

@@ -185,8 +185,8 @@ def test_registry_is_prefixed_unless_the_image_names_one():
     values, secret_keys = stack_values("local")
     web(values)["image"] = "registry.example.com/team/web:1.0.0"
     config = load(values, secret_keys)
-    assert config.image_for(config.services[0]) == "registry.example.com/team/web:1.0.0"
-    assert config.image_for(config.services[1]) == "ghcr.io/example-org/api:2.0.1"
+    assert config.pulled(config.services[0].image) == "registry.example.com/team/web:1.0.0"
+    assert config.pulled(config.services[1].image) == "ghcr.io/example-org/api:2.0.1"
 
 
 def test_program_stops_before_registering_anything_on_plaintext_secret():

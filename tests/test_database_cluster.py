@@ -60,6 +60,7 @@ def render_database(backups: dict | None = MINIO, protect: bool = False, spread_
                 namespace=NAMESPACE,
                 cnpg=CnpgSettings(apiServerCidrs=["10.96.0.1/32"]),
                 backup=target,
+                restore_access=target if database.restore else None,
                 spread_strictly=spread_strictly,
                 protect=protect,
             ),
@@ -301,11 +302,15 @@ def test_replacement_fields_name_what_a_running_cluster_cannot_change(minio_db):
     (change,) = diff.diff_snapshots("prod", snapshot(cluster), snapshot(moved)).changes
     assert (change.action, change.destroys_data, change.replaced_by) == ("update", False, [])
     assert [path for path, _ in change.refused_in_place] == ["spec.storage.storageClass"]
-    assert "restored from backup" in diff.format_text(diff.diff_snapshots("prod", snapshot(cluster), snapshot(moved)))
+    assert change.restore_config == {"name": "orders-v2", "restore": {"source": "orders"}}
+    assert "restore: {source: orders}" in diff.format_text(diff.diff_snapshots("prod", snapshot(cluster), snapshot(moved)))
     renamed = json.loads(json.dumps(cluster))
     renamed["metadata"]["name"] = "orders-2"
     (change,) = diff.diff_snapshots("prod", snapshot(cluster), snapshot(renamed)).changes
     assert (change.action, change.destroys_data) == ("replace", True)
+    # The rename, done safely: the new name restored from the old one's backups (which stays until it is verified).
+    assert change.restore_config == {"name": "orders-2", "restore": {"source": "orders"}}
+    assert diff.to_json(diff.StackDiff("prod", [change]))["changes"][0]["restoreConfig"] == change.restore_config
     assert diff.diff_snapshots("prod", snapshot(cluster), snapshot(json.loads(json.dumps(cluster)))).changes == []
     assert set(dbc.REPLACEMENT_FIELDS) == {named(minio_db, n).type for n in ("orders-cluster", "orders-app-secret")}
     assert set(dbc.IN_PLACE_REFUSED_FIELDS) == {named(minio_db, n).type for n in ("orders-cluster", "orders-scheduled-backup")}
@@ -425,6 +430,19 @@ def database_pod(rendering: engine.Rendering, name: str, role: str = "primary") 
     return Pod.of(cluster["metadata"]["namespace"], labels)
 
 
+def pooler_pod(rendering, database: str) -> Pod:
+    """What CloudNativePG puts on a pooler pod (pkg/specs/pgbouncer/deployments.go), plus the template's labels."""
+    pooler = [o for o in by_kind(rendering.resources, "Pooler") if o["spec"]["cluster"]["name"] == database][0]
+    labels = {
+        "cnpg.io/poolerName": pooler["metadata"]["name"],
+        "cnpg.io/cluster": database,
+        "cnpg.io/podRole": "pooler",
+        "app.kubernetes.io/name": "postgresql",
+        **pooler["spec"]["template"]["metadata"]["labels"],
+    }
+    return Pod.of(pooler["metadata"]["namespace"], labels)
+
+
 OPERATOR = Pod.of("cnpg-system", {"app.kubernetes.io/name": "cloudnative-pg", "app.kubernetes.io/instance": "cnpg"})
 PROMETHEUS = Pod.of("monitoring", {"app.kubernetes.io/name": "prometheus", "prometheus": "kube-prometheus-stack"})
 
@@ -433,8 +451,12 @@ def test_only_the_using_service_reaches_the_database(stack_rendering):
     policies = network_policies(stack_rendering)
     api, web = app_pod(stack_rendering, "api"), app_pod(stack_rendering, "web")
     primary, replica = database_pod(stack_rendering, "orders"), database_pod(stack_rendering, "orders", "replica")
-    assert can_reach(policies, api, primary, 5432)
-    assert not can_reach(policies, web, primary, 5432)
+    # Through the pooler where the stack has one (staging, prod: tests/test_database_day2.py), else directly.
+    pooled = bool(by_kind(stack_rendering.resources, "Pooler"))
+    entry = pooler_pod(stack_rendering, "orders") if pooled else primary
+    assert can_reach(policies, api, entry, 5432)
+    assert can_reach(policies, api, primary, 5432) is not pooled
+    assert not can_reach(policies, web, entry, 5432) and not can_reach(policies, web, primary, 5432)
     assert not can_reach(policies, api, primary, 8000)  # the status port is the operator's
     assert not can_reach(policies, Pod.of("platform", {}), primary, 5432)
     assert not can_reach(policies, Pod.of("other", dict(api.labels)), primary, 5432)  # same labels, other namespace
@@ -479,7 +501,8 @@ def test_the_evaluator_sees_the_default_deny(stack_rendering):
 
 def test_api_gets_the_database_settings_web_does_not(stack_rendering):
     config_maps = {o["metadata"]["name"]: o["data"] for o in by_kind(stack_rendering.resources, "ConfigMap")}
-    assert config_maps["api-config"]["DATABASE_HOST"] == "orders-rw.platform.svc"
+    pooled = bool(by_kind(stack_rendering.resources, "Pooler"))
+    assert config_maps["api-config"]["DATABASE_HOST"] == ("orders-pooler-rw" if pooled else "orders-rw") + ".platform.svc"
     assert config_maps["api-config"]["DATABASE_PORT"] == "5432" and config_maps["api-config"]["DATABASE_NAME"] == "orders"
     assert not any(key.startswith("DATABASE_") for key in config_maps["web-config"])
     env = {
@@ -517,7 +540,9 @@ def test_prod_protects_and_retains_cluster_secret_and_bucket(rendered):
 
 def test_prod_protects_every_resource_so_destroy_deletes_nothing(rendered):
     # `make e2e` showed the engine deleting every unprotected resource before refusing at the protected Cluster.
-    assert [r.name for r in rendered["prod"].resources if not r.protect] == []
+    # Except the migration Job: every new image replaces it, which Pulumi refuses for a protected resource. It holds
+    # no data, and a destroy that deletes it first deletes nothing that serves.
+    assert [(r.type, r.name) for r in rendered["prod"].resources if not r.protect] == [("kubernetes:batch/v1:Job", "api-migrations")]
     for stack in ("local", "staging"):
         assert sorted(r.name for r in rendered[stack].resources if r.protect) == [], stack
 

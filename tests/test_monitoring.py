@@ -218,7 +218,9 @@ def test_every_stack_monitors_web_api_and_its_database(stack_rendering):
     monitors = {o["metadata"]["name"] for o in objects if o["kind"] == "ServiceMonitor"}
     assert monitors == {"web", "api"}
     pod_monitors = [o for o in objects if o["kind"] == "PodMonitor"]
-    assert [o["metadata"]["name"] for o in pod_monitors] == ["orders"]  # one, made by the DatabaseCluster
+    # The database's, made by the DatabaseCluster, and its pooler's where the stack has one (staging, prod).
+    pooled = any(o["kind"] == "Pooler" for o in objects)
+    assert [o["metadata"]["name"] for o in pod_monitors] == ["orders"] + (["orders-pooler-rw"] if pooled else [])
     for monitor in [o for o in objects if o["kind"] in ("ServiceMonitor", "PodMonitor", "PrometheusRule")]:
         assert monitor["metadata"]["labels"]["release"] == "kube-prometheus-stack", monitor["metadata"]["name"]
     (rule,) = [o for o in objects if o["kind"] == "PrometheusRule"]

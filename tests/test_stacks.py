@@ -7,13 +7,18 @@ import pytest
 from tests.helpers import POD_BEARING_KINDS, pod_spec, secret_leaves, unwrap
 from tools import engine, schemas
 
+# prod's api migrates its schema before each rollout: a Job (1), and its database a NetworkPolicy for it past the
+# pooler (1).
+MIGRATIONS = 1 + 1
 # Per stack: the provider (1), the baseline (component + 4 objects), and per service (2 services) its component,
 # ServiceAccount, ConfigMap, Secret, Deployment, Service, PDB, NetworkPolicy and checksum key (9), plus one
 # HPA per autoscaled service (staging: api; prod: both).
 # Databases: the backup bucket (1), and per database (1: orders) its component, password, credentials Secret,
 # ObjectStore, Cluster, ScheduledBackup, PodMonitor and two NetworkPolicies (9), plus a backup-keys Secret where
-# the stack uses static keys rather than an IAM role (local: MinIO).
-DATABASES = {"local": 1 + 1 * 9 + 1, "staging": 1 + 1 * 9, "prod": 1 + 1 * 9}
+# the stack uses static keys rather than an IAM role (local: MinIO), and a connection pooler where the stack has
+# one (staging, prod): its component, Pooler, PDB, PodMonitor and NetworkPolicy (5).
+POOLER = 1 + 4
+DATABASES = {"local": 1 + 1 * 9 + 1, "staging": 1 + 1 * 9 + POOLER, "prod": 1 + 1 * 9 + POOLER}
 # Ingress (one public host, routing to web and api): its component, the host's Certificate, Gateway, HTTPRoute,
 # redirect HTTPRoute and a NetworkPolicy per routed service (7), plus the issuers: local a local CA (bootstrap
 # Issuer, CA Certificate, CA Issuer: 3), staging/prod an ACME Issuer and a NetworkPolicy for its solver pods (2).
@@ -26,7 +31,7 @@ MONITORING = 1 + 1 + 2 * 1 + 2 * 2
 ADDONS = {"local": 1 + 5 + 1 + 3, "staging": 0, "prod": 0}
 EXPECTED_COUNTS = {
     stack: count + DATABASES[stack] + INGRESS[stack] + MONITORING + ADDONS[stack]
-    for stack, count in {"local": 1 + 5 + 2 * 9, "staging": 1 + 5 + 2 * 9 + 1, "prod": 1 + 5 + 2 * 9 + 2}.items()
+    for stack, count in {"local": 1 + 5 + 2 * 9, "staging": 1 + 5 + 2 * 9 + 1, "prod": 1 + 5 + 2 * 9 + 2 + MIGRATIONS}.items()
 }
 # Cluster-scoped kinds the stacks render (the local add-ons' GatewayClass): they have no namespace.
 CLUSTER_SCOPED_KINDS = ("Namespace", "GatewayClass")

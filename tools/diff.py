@@ -65,6 +65,9 @@ class ResourceChange:
     fields: list[FieldChange] = field(default_factory=list)
     replaced_by: list[tuple[str, str]] = field(default_factory=list)  # (path, why) of the changes forcing it
     refused_in_place: list[tuple[str, str]] = field(default_factory=list)  # (path, why): updated, but not taken
+    # For a database cluster that cannot take the change: the stack config entry that makes it safely, as a new
+    # database restored from the old one's backups.
+    restore_config: dict[str, Any] | None = None
 
     @property
     def destroys_data(self) -> bool:
@@ -114,6 +117,15 @@ def in_place_refusals(resource_type: str, changes: list[FieldChange]) -> list[tu
     return _matching(database_cluster.IN_PLACE_REFUSED_FIELDS.get(resource_type, {}), changes)
 
 
+def restore_config(old_inputs: dict, new_inputs: dict) -> dict[str, Any]:
+    """The `databases[]` entry that applies a change a running cluster cannot take: a new database restored from the
+    old one (which stays until the new one is verified; then its services move over and it goes)."""
+    old_name = (old_inputs.get("metadata") or {}).get("name")
+    new_name = (new_inputs.get("metadata") or {}).get("name")
+    target = new_name if new_name != old_name else f"{old_name}-v2"
+    return {"name": target, "restore": {"source": old_name}}
+
+
 def _matching(paths: dict[str, str], changes: list[FieldChange]) -> list[tuple[str, str]]:
     return [
         (prefix, why)
@@ -142,7 +154,14 @@ def diff_snapshots(stack: str, base: dict[str, dict], head: dict[str, dict]) -> 
                 causes = replacement_causes(resource_type, fields)
                 action = "replace" if causes else "update"
                 refused = [] if causes else in_place_refusals(resource_type, fields)
-                changes.append(ResourceChange(action=action, fields=fields, replaced_by=causes, refused_in_place=refused, **common))
+                advice = None
+                if resource_type == database_cluster.CLUSTER_TYPE and (causes or refused):
+                    advice = restore_config(old.get("inputs") or {}, new.get("inputs") or {})
+                changes.append(
+                    ResourceChange(
+                        action=action, fields=fields, replaced_by=causes, refused_in_place=refused, restore_config=advice, **common
+                    )
+                )
     order = {"replace": 1, "remove": 2, "update": 3, "add": 4}
     changes.sort(key=lambda change: (not change.destroys_data, order[change.action], change.type, change.name))
     return StackDiff(stack, changes)
@@ -161,10 +180,15 @@ def format_text(diff: StackDiff) -> str:
         protected = " [protected]" if change.protect else ""
         lines.append(f"  {symbols[change.action]:>2} {change.type} {change.name}{protected}{warning}")
         lines += [f"       replaced because {path} changed: {why}" for path, why in change.replaced_by]
-        lines += [
-            f"       !! {path} changed: {why}; create a new cluster restored from backup instead (README, 'Databases')"
-            for path, why in change.refused_in_place
-        ]
+        lines += [f"       !! {path} changed: {why}" for path, why in change.refused_in_place]
+        if change.restore_config:
+            advice = change.restore_config
+            source = advice["restore"]["source"]
+            lines += [
+                f"       safely: keep '{source}' and make the change on a new database restored from its backups, then move",
+                f"       its usedBy services over and remove '{source}' (README, 'Restoring a database'):",
+                f"         platform:databases: - {{name: {advice['name']}, <the changed settings>, restore: {{source: {source}}}}}",
+            ]
         lines += [f"       {f.path}: {_short(f.before)} => {_short(f.after)}" for f in change.fields]
     return "\n".join(lines)
 
@@ -184,6 +208,7 @@ def to_json(diff: StackDiff) -> dict[str, Any]:
                 "protect": c.protect,
                 "replacedBy": [{"path": path, "reason": why} for path, why in c.replaced_by],
                 "refusedInPlace": [{"path": path, "reason": why} for path, why in c.refused_in_place],
+                "restoreConfig": c.restore_config,
                 "fields": [{"path": f.path, "before": f.before, "after": f.after} for f in c.fields],
             }
             for c in diff.changes

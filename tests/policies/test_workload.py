@@ -20,7 +20,20 @@ ALLOW = ("metadata", "annotations", workload.ALLOW_TOKEN_ANNOTATION)
 TEMPLATE_ALLOW = ("spec", "template", "metadata", "annotations", workload.ALLOW_TOKEN_ANNOTATION)
 PROD_CONFIG = Path(__file__).resolve().parents[2] / "policies" / "config" / "prod.json"
 
-# (policy, case id, changes to the Deployment, must it be reported?, fragment the message names)
+def hardened_job() -> dict:
+    """The hardened Deployment's pod template run to completion: every pod-template path is the same."""
+    deployment = hardened_deployment()
+    template = deployment["spec"]["template"]
+    template["spec"]["restartPolicy"] = "Never"
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {"name": "migrate", "namespace": "shop"},
+        "spec": {"backoffLimit": 2, "template": template},
+    }
+
+
+# (policy, case id, changes to the workload (a Deployment or a Job), must it be reported?, fragment the message names)
 CASES = [
     ("workload-read-only-root-filesystem", "not set", [(DEL, f"{WEB}.securityContext.readOnlyRootFilesystem", None)], True, f"{WEB} (container \"web\").securityContext.readOnlyRootFilesystem"),
     ("workload-read-only-root-filesystem", "false on the init container", [(SET, f"{INIT}.securityContext.readOnlyRootFilesystem", False)], True, "initContainers[0]"),
@@ -46,12 +59,14 @@ CASES = [
 ]  # fmt: skip
 
 
+@pytest.mark.parametrize("workload", [hardened_deployment, hardened_job], ids=["Deployment", "Job"])
 @pytest.mark.parametrize(
     ("policy", "changes", "violates", "fragment"),
     [pytest.param(policy, changes, violates, fragment, id=f"{policy}: {case}") for policy, case, changes, violates, fragment in CASES],
 )
-def test_rule(policy, changes, violates, fragment):
-    findings = run([apply(changes, hardened_deployment())])
+def test_rule(policy, changes, violates, fragment, workload):
+    assert run([workload()]) == []
+    findings = run([apply(changes, workload())])
     messages = [finding.message for finding in findings if finding.policy == policy]
     assert bool(messages) == violates, findings
     if violates:
@@ -145,3 +160,39 @@ def test_the_image_policy_falls_back_to_its_default_without_config():
 )
 def test_image_problem(image, require_digest, pinned):
     assert (workload.image_problem(image, require_digest=require_digest) is None) == pinned
+
+
+def database(**spec) -> dict:
+    """A CloudNativePG Cluster as the platform renders it, with the given spec fields."""
+    return {
+        "apiVersion": "postgresql.cnpg.io/v1",
+        "kind": "Cluster",
+        "metadata": {"name": "orders", "namespace": "shop"},
+        "spec": {"instances": 3, "storage": {"size": "10Gi"}, **spec},
+    }
+
+
+POSTGRES = "ghcr.io/cloudnative-pg/postgresql:18.4-system-trixie"
+
+
+@pytest.mark.parametrize(
+    ("cluster", "require_digest", "fragment"),
+    [
+        (database(imageName=POSTGRES), False, None),
+        (database(imageName=f"{POSTGRES}@{DIGEST}"), True, None),
+        (database(), False, "spec.imageName is not set, so CloudNativePG runs its operator's default PostgreSQL image"),
+        (database(imageName="ghcr.io/cloudnative-pg/postgresql:latest"), False, "replace the latest tag"),
+        (database(imageName="ghcr.io/cloudnative-pg/postgresql"), False, "without a tag"),
+        (database(imageName=POSTGRES), True, f"without a digest: pin it as {POSTGRES}@sha256:<digest>"),
+    ],
+    ids=["tag", "tag and digest, digest required", "no imageName", "latest", "no tag", "tag, digest required"],
+)
+def test_a_databases_postgresql_image_is_pinned_like_a_containers(cluster, require_digest, fragment):
+    config = {"workload-image-pinned": {"requireDigest": require_digest}}
+    findings = run([cluster], policies=workload.POLICIES, policy_config=config)
+    if fragment is None:
+        assert findings == []
+        return
+    (finding,) = findings
+    assert finding.policy == "workload-image-pinned"
+    assert fragment in finding.message and "databases[].imageName" in finding.message
