@@ -489,12 +489,20 @@ def _edge_problems(raw: dict[str, Any], project: str, stack: str) -> list[str]:
         if issuer.get("kind") == "selfSigned":
             problems.append(
                 f"{project}:ingress.issuer.kind: prod serves the public, whose browsers do not trust a local CA; use "
-                f"kind: acme with server: {ACME_PRODUCTION_EXAMPLE} and an email"
+                f"kind: acme with server: {ACME_PRODUCTION_EXAMPLE} and an email, or kind: clusterIssuer with the cluster's "
+                "production ClusterIssuer"
             )
         elif issuer.get("kind") == "acme" and "staging" in str(issuer.get("server", "")):
             problems.append(
                 f"{project}:ingress.issuer.server: '{issuer.get('server')}' is an ACME staging directory, whose "
                 f"certificates browsers do not trust; prod uses a production directory, e.g. {ACME_PRODUCTION_EXAMPLE}"
+            )
+        elif issuer.get("kind") == "clusterIssuer" and re.search(r"staging|self-?signed", str(issuer.get("name", "")), re.IGNORECASE):
+            # We cannot see the ClusterIssuer; its name is the one hint of a CA browsers would not trust.
+            problems.append(
+                f"{project}:ingress.issuer.name: '{issuer.get('name')}' looks like a staging or self-signed "
+                "ClusterIssuer, whose certificates browsers do not trust; prod uses the cluster's production "
+                "ClusterIssuer (e.g. 'letsencrypt-prod')"
             )
     addons = raw.get("addons") if isinstance(raw.get("addons"), dict) else {}
     enabled = [key for key, value in addons.items() if value is True]

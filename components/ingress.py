@@ -2,8 +2,9 @@
 
 Owns the cert-manager issuer(s) and one Certificate per public host, then either (mode `gateway`, the
 default) a Gateway API `Gateway` with one HTTPS listener per host, one `HTTPRoute` per host and an
-HTTP->HTTPS redirect route, or (mode `ingress`) one networking.k8s.io/v1 `Ingress`; and a NetworkPolicy per
-routed service letting only the controller's namespace reach that service's http port.
+HTTP->HTTPS redirect route, or only the HTTPRoutes, attached to a Gateway the cluster's owners run
+(`gatewayRef`), or (mode `ingress`) one networking.k8s.io/v1 `Ingress`; and a NetworkPolicy per routed service
+letting only the controller's namespace reach that service's http port.
 
 Decisions worth knowing:
 
@@ -22,6 +23,17 @@ Decisions worth knowing:
   signs the host certificates, so a developer trusts one root (`kubectl get secret local-ca`) once.
 - ACME uses HTTP-01 through this very Gateway (or IngressClass). cert-manager's solver pods run in this
   namespace, which denies all ingress by default: a second NetworkPolicy lets the controller reach them.
+  With `solver.dns01` (Route53) cert-manager proves the zone instead: no solver pods, and wildcard hosts work.
+- A ClusterIssuer (`issuer.kind: clusterIssuer`) is the cluster owners' exception to namespaced issuers: we
+  only reference it. Its solvers are invisible to us, so the solver-pod NetworkPolicy stays (it may use HTTP-01).
+- A shared Gateway (`gatewayRef`) is its owners': we attach routes to the listener it names and make no Gateway,
+  no redirect (plain HTTP on it is theirs to redirect). Route attachment across namespaces needs no
+  ReferenceGrant, only the listener's `allowedRoutes`. With an `issuer`, each host still gets its Certificate
+  here, and a ReferenceGrant lets Gateways of that namespace use exactly its Secret (the listener's
+  `certificateRefs` then name it); without one, the listener's own certificate serves our hosts.
+- HSTS: every HTTPS response carries Strict-Transport-Security, set by the route (gateway mode, a
+  ResponseHeaderModifier filter, standard channel) or by the controller's annotations (ingress mode: the plain
+  Ingress has no header field; Hsts.ingress_annotations says which controllers read them).
 """
 
 from __future__ import annotations
@@ -36,6 +48,9 @@ from components.ingress_config import IngressConfig, PublicHost
 
 CERT_MANAGER_API_VERSION = "cert-manager.io/v1"
 GATEWAY_API_VERSION = "gateway.networking.k8s.io/v1"
+GATEWAY_API_GROUP = "gateway.networking.k8s.io"
+# v1beta1, not v1: served since Gateway API v0.6, so it also works on clusters whose owners run older CRDs.
+REFERENCE_GRANT_API_VERSION = "gateway.networking.k8s.io/v1beta1"
 GATEWAY_NAME = "public"
 HTTP_LISTENER = "http"
 HTTPS_PORT = 443
@@ -66,9 +81,17 @@ def controller_peer(config: IngressConfig) -> dict:
     return peer
 
 
+def hsts_filter(config: IngressConfig) -> dict:
+    """`set`, not `add`: the host has one policy whatever a backend sends (browsers read only the first header)."""
+    return {
+        "type": "ResponseHeaderModifier",
+        "responseHeaderModifier": {"set": [{"name": "Strict-Transport-Security", "value": config.hsts.header_value}]},
+    }
+
+
 class Ingress(pulumi.ComponentResource):
     hosts: list[str]
-    urls: dict[str, str]
+    urls: dict[str, str]  # concrete hosts only: a wildcard is no address to open
 
     def __init__(self, name: str, args: IngressArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("platform:ingress:Ingress", name, None, opts)
@@ -80,31 +103,18 @@ class Ingress(pulumi.ComponentResource):
         self._args = args
         self._labels = hardening.standard_labels(GATEWAY_NAME, "ingress")
 
-        issuer, issuer_resource = self._issuer()
-        for host in config.hosts:
-            self._custom(
-                f"{name}-cert-{host.slug}",
-                CERT_MANAGER_API_VERSION,
-                "Certificate",
-                host.slug,
-                {
-                    "secretName": host.secret_name,
-                    "dnsNames": [host.host],
-                    "issuerRef": {"group": "cert-manager.io", "kind": "Issuer", "name": issuer},
-                    # A fresh key on every renewal: a leaked key is only good until the next one.
-                    "privateKey": {"algorithm": "ECDSA", "size": 256, "rotationPolicy": "Always"},
-                    "secretTemplate": {"labels": dict(self._labels)},
-                },
-                depends_on=[issuer_resource],
-            )
-        if config.mode == "gateway":
-            self._gateway()
-        else:
+        if config.issuer is not None:
+            self._certificates()
+        if config.mode == "ingress":
             self._ingress()
+        elif config.gateway_ref is not None:
+            self._shared_gateway_routes()
+        else:
+            self._gateway()
         self._network_policies()
 
         self.hosts = [host.host for host in config.hosts]
-        self.urls = {host.host: f"https://{host.host}/" for host in config.hosts}
+        self.urls = {host.host: f"https://{host.host}/" for host in config.hosts if not host.is_wildcard}
         self.register_outputs({"hosts": self.hosts, "urls": self.urls})
 
     # --- helpers ------------------------------------------------------------------------------------------------
@@ -124,9 +134,31 @@ class Ingress(pulumi.ComponentResource):
 
     # --- certificates -------------------------------------------------------------------------------------------
 
-    def _issuer(self) -> tuple[str, pulumi.Resource]:
-        """Creates the issuer(s); returns the name and resource of the Issuer that signs the host certificates."""
+    def _certificates(self) -> None:
         name, config = self._prefix, self._args.config
+        issuer_ref, issuer_resources = self._issuer()
+        for host in config.hosts:
+            self._custom(
+                f"{name}-cert-{host.slug}",
+                CERT_MANAGER_API_VERSION,
+                "Certificate",
+                host.slug,
+                {
+                    "secretName": host.secret_name,
+                    "dnsNames": [host.host],
+                    "issuerRef": issuer_ref,
+                    # A fresh key on every renewal: a leaked key is only good until the next one.
+                    "privateKey": {"algorithm": "ECDSA", "size": 256, "rotationPolicy": "Always"},
+                    "secretTemplate": {"labels": dict(self._labels)},
+                },
+                depends_on=issuer_resources,
+            )
+
+    def _issuer(self) -> tuple[dict, list[pulumi.Resource]]:
+        """Creates the issuer(s) this stack owns; returns the issuerRef for the host certificates and what to wait for."""
+        name, config = self._prefix, self._args.config
+        if config.issuer.kind == "clusterIssuer":
+            return {"group": "cert-manager.io", "kind": "ClusterIssuer", "name": config.issuer.name}, []
         if config.issuer.kind == "selfSigned":
             bootstrap = self._custom(f"{name}-selfsigned-issuer", CERT_MANAGER_API_VERSION, "Issuer", "selfsigned-bootstrap", {"selfSigned": {}})
             ca = self._custom(
@@ -147,18 +179,7 @@ class Ingress(pulumi.ComponentResource):
             ca_issuer = self._custom(
                 f"{name}-ca-issuer", CERT_MANAGER_API_VERSION, "Issuer", "local-ca", {"ca": {"secretName": LOCAL_CA_SECRET}}, depends_on=[ca]
             )
-            return "local-ca", ca_issuer
-        if config.mode == "gateway":
-            # cert-manager attaches its solver route to the HTTP listener (needs its Gateway API support enabled).
-            solver = {
-                "gatewayHTTPRoute": {
-                    "parentRefs": [
-                        {"group": "gateway.networking.k8s.io", "kind": "Gateway", "name": GATEWAY_NAME, "sectionName": HTTP_LISTENER}
-                    ]
-                }
-            }
-        else:
-            solver = {"ingress": {"ingressClassName": config.ingress_class_name}}
+            return {"group": "cert-manager.io", "kind": "Issuer", "name": "local-ca"}, [ca_issuer]
         acme = self._custom(
             f"{name}-acme-issuer",
             CERT_MANAGER_API_VERSION,
@@ -169,11 +190,25 @@ class Ingress(pulumi.ComponentResource):
                     "server": config.issuer.server,
                     "email": config.issuer.email,
                     "privateKeySecretRef": {"name": ACME_ACCOUNT_KEY_SECRET},
-                    "solvers": [{"http01": solver}],
+                    "solvers": [self._acme_solver()],
                 }
             },
         )
-        return "acme", acme
+        return {"group": "cert-manager.io", "kind": "Issuer", "name": "acme"}, [acme]
+
+    def _acme_solver(self) -> dict:
+        config = self._args.config
+        if config.issuer.solves_dns01:
+            return {"dns01": config.issuer.solver.dns01.model_dump(by_alias=True, exclude_none=True)}
+        if config.mode == "ingress":
+            return {"http01": {"ingress": {"ingressClassName": config.ingress_class_name}}}
+        # cert-manager attaches its solver route to the Gateway (needs its Gateway API support enabled): to our HTTP
+        # listener, or to every listener of the shared Gateway that admits this namespace, its port-80 one included.
+        if config.gateway_ref is None:
+            parent = {"group": GATEWAY_API_GROUP, "kind": "Gateway", "name": GATEWAY_NAME, "sectionName": HTTP_LISTENER}
+        else:
+            parent = {"group": GATEWAY_API_GROUP, "kind": "Gateway", "name": config.gateway_ref.name, "namespace": config.gateway_ref.namespace}
+        return {"http01": {"gatewayHTTPRoute": {"parentRefs": [parent]}}}
 
     # --- mode gateway -------------------------------------------------------------------------------------------
 
@@ -199,43 +234,66 @@ class Ingress(pulumi.ComponentResource):
             GATEWAY_NAME,
             {"gatewayClassName": config.gateway_class_name, "listeners": listeners},
         )
-        timeouts = {"request": config.timeouts.request, "backendRequest": config.timeouts.backend_request}
-        ports = self._args.service_ports
         for host in config.hosts:
-            # Longest prefix first: Gateway API already prefers the longest match, readers expect the same order.
-            routes = sorted(host.routes, key=lambda route: len(route.path), reverse=True)
-            self._custom(
-                f"{name}-route-{host.slug}",
-                GATEWAY_API_VERSION,
-                "HTTPRoute",
-                host.slug,
-                {
-                    "parentRefs": [
-                        {"group": "gateway.networking.k8s.io", "kind": "Gateway", "name": GATEWAY_NAME, "sectionName": https_listener_name(host)}
-                    ],
-                    "hostnames": [host.host],
-                    "rules": [
-                        {
-                            "matches": [{"path": {"type": "PathPrefix", "value": route.path}}],
-                            "backendRefs": [{"group": "", "kind": "Service", "name": route.service, "port": ports[route.service]}],
-                            "timeouts": dict(timeouts),
-                        }
-                        for route in routes
-                    ],
-                },
-                depends_on=[gateway],
-            )
+            parent = {"group": GATEWAY_API_GROUP, "kind": "Gateway", "name": GATEWAY_NAME, "sectionName": https_listener_name(host)}
+            self._host_route(host, parent, depends_on=[gateway])
         self._custom(
             f"{name}-https-redirect",
             GATEWAY_API_VERSION,
             "HTTPRoute",
             "https-redirect",
             {
-                "parentRefs": [{"group": "gateway.networking.k8s.io", "kind": "Gateway", "name": GATEWAY_NAME, "sectionName": HTTP_LISTENER}],
+                "parentRefs": [{"group": GATEWAY_API_GROUP, "kind": "Gateway", "name": GATEWAY_NAME, "sectionName": HTTP_LISTENER}],
                 "hostnames": [host.host for host in config.hosts],
                 "rules": [{"filters": [{"type": "RequestRedirect", "requestRedirect": {"scheme": "https", "statusCode": 301}}]}],
             },
             depends_on=[gateway],
+        )
+
+    def _shared_gateway_routes(self) -> None:
+        """Routes on the owners' Gateway, and (with an issuer) its permission to serve each host's certificate."""
+        config, namespace = self._args.config, self._args.namespace
+        ref = config.gateway_ref
+        parent = {"group": GATEWAY_API_GROUP, "kind": "Gateway", "name": ref.name, "namespace": ref.namespace, "sectionName": ref.section_name}
+        for host in config.hosts:
+            self._host_route(host, parent, depends_on=[])
+            # A Gateway in our own namespace reads our Secrets without a grant.
+            if config.issuer is not None and ref.namespace != namespace:
+                self._custom(
+                    f"{self._prefix}-grant-{host.slug}",
+                    REFERENCE_GRANT_API_VERSION,
+                    "ReferenceGrant",
+                    host.secret_name,
+                    {
+                        "from": [{"group": GATEWAY_API_GROUP, "kind": "Gateway", "namespace": ref.namespace}],
+                        "to": [{"group": "", "kind": "Secret", "name": host.secret_name}],
+                    },
+                )
+
+    def _host_route(self, host: PublicHost, parent: dict, depends_on: list) -> None:
+        config, ports = self._args.config, self._args.service_ports
+        timeouts = {"request": config.timeouts.request, "backendRequest": config.timeouts.backend_request}
+        # Longest prefix first: Gateway API already prefers the longest match, readers expect the same order.
+        routes = sorted(host.routes, key=lambda route: len(route.path), reverse=True)
+        self._custom(
+            f"{self._prefix}-route-{host.slug}",
+            GATEWAY_API_VERSION,
+            "HTTPRoute",
+            host.slug,
+            {
+                "parentRefs": [dict(parent)],
+                "hostnames": [host.host],
+                "rules": [
+                    {
+                        "matches": [{"path": {"type": "PathPrefix", "value": route.path}}],
+                        "filters": [hsts_filter(config)],
+                        "backendRefs": [{"group": "", "kind": "Service", "name": route.service, "port": ports[route.service]}],
+                        "timeouts": dict(timeouts),
+                    }
+                    for route in routes
+                ],
+            },
+            depends_on=depends_on,
         )
 
     # --- mode ingress -------------------------------------------------------------------------------------------
@@ -243,8 +301,7 @@ class Ingress(pulumi.ComponentResource):
     def _ingress(self) -> None:
         config, ports = self._args.config, self._args.service_ports
         metadata = self._metadata(GATEWAY_NAME)
-        if config.annotations:
-            metadata["annotations"] = dict(config.annotations)
+        metadata["annotations"] = {**config.annotations, **config.hsts.ingress_annotations()}
         k8s.networking.v1.Ingress(
             f"{self._prefix}-ingress",
             metadata=metadata,
@@ -289,7 +346,7 @@ class Ingress(pulumi.ComponentResource):
                 },
                 opts=pulumi.ResourceOptions(parent=self),
             )
-        if config.issuer.kind == "acme":
+        if config.issuer is not None and config.issuer.may_run_http01_solver_pods:
             k8s.networking.v1.NetworkPolicy(
                 f"{self._prefix}-netpol-acme-solver",
                 metadata=self._metadata("ingress-to-acme-solver"),

@@ -293,8 +293,11 @@ EDGE_BAD_INPUTS = [
      ["platform:addons", "['kubePrometheusStack']", "only the local stack installs add-ons", "Pulumi.staging.yaml"]),
     ("self-signed-in-prod", "prod", lambda v, s: ingress(v).update(issuer={"kind": "selfSigned"}),
      ["platform:ingress.issuer.kind", "do not trust a local CA", "https://acme-v02.api.letsencrypt.org/directory"]),
-    ("acme-staging-in-prod", "prod", lambda v, s: ingress(v)["issuer"].update(server="https://acme-staging-v02.api.letsencrypt.org/directory"),
+    ("acme-staging-in-prod", "prod",
+     lambda v, s: ingress(v).update(issuer={"kind": "acme", "server": "https://acme-staging-v02.api.letsencrypt.org/directory", "email": "ops@example.org"}),
      ["platform:ingress.issuer.server", "ACME staging directory"]),
+    ("staging-cluster-issuer-in-prod", "prod", lambda v, s: ingress(v).update(issuer={"kind": "clusterIssuer", "name": "letsencrypt-staging"}),
+     ["platform:ingress.issuer.name", "'letsencrypt-staging' looks like a staging or self-signed ClusterIssuer"]),
 ]
 
 

@@ -8,7 +8,7 @@ from components.ingress import Ingress, IngressArgs
 from policies.stack_rules import StackObject, ingress_tls_findings
 from components.ingress_config import IngressConfig, gateway_duration_ms
 from tests.helpers import by_kind, one, register, unwrap
-from tools import schemas
+from tools import engine, schemas
 
 PORTS = {"web": 8080, "api": 8081, "admin": 9000}
 SELF_SIGNED = {"kind": "selfSigned"}
@@ -180,7 +180,8 @@ def test_ingress_mode_covers_every_host_with_tls(ingress_mode):
     ingress = one(ingress_mode, "Ingress")
     spec = ingress["spec"]
     assert spec["ingressClassName"] == "traefik"
-    assert ingress["metadata"]["annotations"] == {"traefik.ingress.kubernetes.io/router.middlewares": "apps-limits@kubernetescrd"}
+    # The stack's own annotations stay, next to the HSTS ones (tests/test_ingress_shared.py).
+    assert ingress["metadata"]["annotations"]["traefik.ingress.kubernetes.io/router.middlewares"] == "apps-limits@kubernetescrd"
     tls = {host: entry["secretName"] for entry in spec["tls"] for host in entry["hosts"]}
     assert tls == {"shop.example.org": "shop-example-org-tls", "admin.example.org": "admin-cert"}
     rules = {rule["host"]: rule["http"]["paths"] for rule in spec["rules"]}
@@ -229,34 +230,73 @@ def test_a_route_to_a_service_without_a_port_is_refused():
 
 
 EXPECTED_HOSTS = {"local": "platform.localtest.me", "staging": "staging.example.com", "prod": "www.example.com"}
-EXPECTED_ISSUERS = {
-    "local": {"selfsigned-bootstrap", "local-ca"},
-    "staging": {"acme"},
-    "prod": {"acme"},
-}
+
+
+def shipped_ingress(stack: str) -> IngressConfig:
+    return IngressConfig.model_validate(engine.read_stack_file(stack)["config"]["platform:ingress"])
 
 
 def test_every_public_host_has_tls_in_every_stack(stack_rendering):
     stack = stack_rendering.stack
+    config = shipped_ingress(stack)
     rendered = objects(stack_rendering.resources)
-    gateway = [o for o in rendered if o["kind"] == "Gateway"]
+    gateways = [o for o in rendered if o["kind"] == "Gateway"]
     routes = [o for o in rendered if o["kind"] == "HTTPRoute"]
-    assert len(gateway) == 1 and routes
-    https = {l["hostname"]: l for l in gateway[0]["spec"]["listeners"] if l["protocol"] == "HTTPS"}
     certificates = {o["spec"]["secretName"]: o["spec"] for o in rendered if o["kind"] == "Certificate"}
     public_hosts = {host for route in routes for host in route["spec"]["hostnames"]}
     assert public_hosts == {EXPECTED_HOSTS[stack]}
-    for host in public_hosts:
-        secret = https[host]["tls"]["certificateRefs"][0]["name"]
-        assert host in certificates[secret]["dnsNames"]
+    if config.gateway_ref is None:
+        assert len(gateways) == 1
+        https = {l["hostname"]: l for l in gateways[0]["spec"]["listeners"] if l["protocol"] == "HTTPS"}
+        for host in public_hosts:
+            secret = https[host]["tls"]["certificateRefs"][0]["name"]
+            assert host in certificates[secret]["dnsNames"]
+    else:
+        # A shipped stack on a shared Gateway still issues its certificate (a stack leaving TLS to the Gateway's
+        # owners could not be checked here): the owners' listener serves it through a grant for exactly its Secret.
+        assert gateways == []
+        ref = config.gateway_ref
+        parent = {"group": "gateway.networking.k8s.io", "kind": "Gateway", "name": ref.name, "namespace": ref.namespace, "sectionName": ref.section_name}
+        assert [route["spec"]["parentRefs"] for route in routes] == [[parent]]
+        granted = {to["name"] for o in rendered if o["kind"] == "ReferenceGrant" for to in o["spec"]["to"]}
+        assert granted == set(certificates)
+        assert {name for certificate in certificates.values() for name in certificate["dnsNames"]} == public_hosts
     assert ingress_tls_findings(stack_objects(stack_rendering.resources)) == []
-    issuers = {o["metadata"]["name"]: o["spec"] for o in rendered if o["kind"] == "Issuer"}
-    assert set(issuers) == EXPECTED_ISSUERS[stack]
-    if stack == "staging":
-        assert "acme-staging" in issuers["acme"]["acme"]["server"]
-    if stack == "prod":
-        assert issuers["acme"]["acme"]["server"] == "https://acme-v02.api.letsencrypt.org/directory"
     assert stack_rendering.outputs["urls"] == {EXPECTED_HOSTS[stack]: f"https://{EXPECTED_HOSTS[stack]}/"}
+
+
+def test_each_stacks_certificates_come_from_an_issuer_its_environment_trusts(stack_rendering):
+    stack = stack_rendering.stack
+    issuer = shipped_ingress(stack).issuer
+    rendered = objects(stack_rendering.resources)
+    issuers = {o["metadata"]["name"]: o["spec"] for o in rendered if o["kind"] == "Issuer"}
+    host_refs = [o["spec"]["issuerRef"] for o in rendered if o["kind"] == "Certificate" and not o["spec"].get("isCA")]
+    assert host_refs
+    if stack == "local":
+        assert set(issuers) == {"selfsigned-bootstrap", "local-ca"}
+        assert host_refs == [{"group": "cert-manager.io", "kind": "Issuer", "name": "local-ca"}]
+    elif issuer.kind == "clusterIssuer":
+        # The cluster owners' issuer: which CA it asks is theirs to get right; the stack makes no issuer.
+        assert issuers == {}
+        assert host_refs == [{"group": "cert-manager.io", "kind": "ClusterIssuer", "name": issuer.name}]
+    else:
+        assert set(issuers) == {"acme"} and host_refs == [{"group": "cert-manager.io", "kind": "Issuer", "name": "acme"}]
+        server = issuers["acme"]["acme"]["server"]
+        expected = {"staging": "https://acme-staging-v02.api.letsencrypt.org/directory", "prod": "https://acme-v02.api.letsencrypt.org/directory"}
+        assert server == expected[stack]
+
+
+def test_staging_keeps_its_own_gateway(rendered):
+    gateways = [o for o in objects(rendered["staging"].resources) if o["kind"] == "Gateway"]
+    assert [g["metadata"]["name"] for g in gateways] == ["public"]
+
+
+def test_prod_attaches_to_the_cluster_owners_gateway_with_their_cluster_issuer(rendered):
+    prod = objects(rendered["prod"].resources)
+    assert [o for o in prod if o["kind"] in ("Gateway", "Issuer")] == []
+    routes = [o for o in prod if o["kind"] == "HTTPRoute"]
+    assert routes and all(ref.get("namespace") not in (None, "platform") for r in routes for ref in r["spec"]["parentRefs"])
+    assert {o["spec"]["issuerRef"]["kind"] for o in prod if o["kind"] == "Certificate"} == {"ClusterIssuer"}
 
 
 def test_every_stack_routes_root_to_web_and_api_to_api(stack_rendering):

@@ -19,10 +19,12 @@ MIGRATIONS = 1 + 1
 # one (staging, prod): its component, Pooler, PDB, PodMonitor and NetworkPolicy (5).
 POOLER = 1 + 4
 DATABASES = {"local": 1 + 1 * 9 + 1, "staging": 1 + 1 * 9 + POOLER, "prod": 1 + 1 * 9 + POOLER}
-# Ingress (one public host, routing to web and api): its component, the host's Certificate, Gateway, HTTPRoute,
-# redirect HTTPRoute and a NetworkPolicy per routed service (7), plus the issuers: local a local CA (bootstrap
-# Issuer, CA Certificate, CA Issuer: 3), staging/prod an ACME Issuer and a NetworkPolicy for its solver pods (2).
-INGRESS = {"local": 7 + 3, "staging": 7 + 2, "prod": 7 + 2}
+# Ingress (one public host, routing to web and api): its component, the host's Certificate, HTTPRoute and a
+# NetworkPolicy per routed service (5). local and staging make their own Gateway and redirect HTTPRoute (2) and
+# their issuers: local a local CA (bootstrap Issuer, CA Certificate, CA Issuer: 3), staging an ACME Issuer and a
+# NetworkPolicy for its solver pods (2). prod attaches to the cluster owners' Gateway with their ClusterIssuer: a
+# ReferenceGrant for the certificate's Secret and the solver pods' NetworkPolicy (2).
+INGRESS = {"local": 5 + 2 + 3, "staging": 5 + 2 + 2, "prod": 5 + 2}
 # Monitoring: its component, one PrometheusRule, and per service a dashboard ConfigMap (2 services), a
 # ServiceMonitor and a metrics NetworkPolicy per service with metrics (both).
 MONITORING = 1 + 1 + 2 * 1 + 2 * 2
