@@ -332,12 +332,19 @@ def ingress(draw, base: dict[str, Any], services: list[str]) -> dict[str, Any]:
         result["mode"] = "ingress"
         result["ingressClassName"] = draw(st.sampled_from(["traefik", "nginx", "haproxy"]))
         result.pop("gatewayClassName", None)
+        result.pop("gatewayRef", None)  # a shared Gateway is gateway mode only
         result.pop("timeouts", None)
         if draw(st.booleans()):
             result["annotations"] = draw(st.dictionaries(
                 st.sampled_from(["nginx.ingress.kubernetes.io/proxy-body-size", "traefik.ingress.kubernetes.io/router.middlewares", "example.com/owner"]),
                 st.sampled_from(["8m", "default-ratelimit@kubernetescrd", "team-a", "60"]), max_size=2))
-    elif draw(st.booleans()):
+    else:
+        if "gatewayRef" not in result and draw(st.integers(0, 3)) == 0:  # the cluster owners' Gateway instead of ours
+            result.pop("gatewayClassName", None)
+            result["gatewayRef"] = {"name": "shared", "namespace": "gateway-system", "sectionName": "https"}
+        if draw(st.booleans()):
+            result["hsts"] = {"maxAgeSeconds": draw(st.sampled_from([0, 300, 31536000])), "includeSubDomains": draw(st.booleans())}
+    if result.get("mode") != "ingress" and draw(st.booleans()):
         backend = draw(st.integers(1, 120))
         result["timeouts"] = {"request": f"{backend + draw(st.integers(0, 120))}s", "backendRequest": f"{backend}s"}
     return result
