@@ -207,6 +207,7 @@ def deploy(config: stack_config.StackConfig) -> None:
             opts=after(baseline, *addons.ingress_dependencies),
         )
         pulumi.export("urls", ingress.urls)
+    alerting = config.monitoring.alerting
     Monitoring(
         "monitoring",
         MonitoringArgs(
@@ -214,6 +215,8 @@ def deploy(config: stack_config.StackConfig) -> None:
             namespace=config.namespace,
             services=list(config.services),
             databases=[MonitoredDatabase(d.name, d.instances, config.backs_up(d)) for d in config.databases],
+            # The alert receivers' credentials, from encrypted config (stack_config has checked each is set --secret).
+            receiver_secrets={key: secrets.require_secret(key) for key in alerting.secret_keys} if alerting else {},
         ),
         opts=after(baseline, *addons.monitoring_dependencies),
     )

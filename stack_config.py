@@ -31,7 +31,7 @@ from components.database_cluster_config import (
     pooler_name,
 )
 from components.ingress_config import ACME_PRODUCTION_EXAMPLE, IngressConfig
-from components.monitoring_config import MonitoringConfig
+from components.monitoring_config import MonitoringConfig, alerting_secret_keys
 from components.namespace_baseline_config import ContainerDefaults, NamespaceQuota, PodSecurity
 
 # The policy pack's own detectors (no Pulumi imports): a plain value the pack would call a secret is refused here.
@@ -309,6 +309,7 @@ def _secret_keys_in(raw: dict[str, Any]) -> dict[str, str]:
         key = credentials.get(field) if isinstance(credentials, dict) else None
         if isinstance(key, str) and re.match(CONFIG_KEY, key):
             needed[key] = f"the {purpose} of the database backup bucket (backups.credentials.{field})"
+    needed.update(alerting_secret_keys(raw.get("monitoring")))
     return needed
 
 

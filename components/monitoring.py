@@ -16,6 +16,13 @@ Decisions worth knowing:
 - Latency is judged from the histogram's bucket at the SLO threshold (`le`); the threshold must be one of the
   service's bucket boundaries. `le` is written as Prometheus 3 normalizes it ("0.5", "1.0").
 - Every alert carries severity, summary, description and a runbook URL from the stack's template.
+- With `alerting`, an AlertmanagerConfig routes the alerts by severity to the stack's receivers (PagerDuty,
+  Slack, webhook), whose credentials are in one Secret made from encrypted config and only referenced from the
+  AlertmanagerConfig. The prometheus-operator nests its route under the Alertmanager's root route with a
+  `namespace="<this namespace>"` matcher (`alertmanagerConfigMatcherStrategy: OnNamespace`, the default) and
+  `continue: true`: it receives every alert labelled with this namespace (the platform's alerts set the label;
+  kube-prometheus-stack's own alerts about this namespace's pods carry it too) and the cluster's routing still
+  sees them after it. Severities no route claims end at a receiver that sends nothing.
 """
 
 from __future__ import annotations
@@ -31,7 +38,7 @@ import pulumi_kubernetes as k8s
 from components import hardening
 from components.app_service import METRICS_PORT_NAME
 from components.app_service_config import ServiceConfig
-from components.monitoring_config import MonitoringConfig
+from components.monitoring_config import UNROUTED_RECEIVER, AlertingConfig, AlertReceiver, MonitoringConfig
 
 MONITORING_API_VERSION = "monitoring.coreos.com/v1"
 DASHBOARD_LABEL = {"grafana_dashboard": "1"}  # what kube-prometheus-stack's Grafana sidecar looks for
@@ -39,6 +46,25 @@ RULE_NAME = "platform-alerts"
 # Burn-rate windows (long, short) and factors, from the SRE workbook's recommended pair.
 FAST_BURN = ("1h", "5m", Decimal("14.4"))
 SLOW_BURN = ("6h", "30m", Decimal("6"))
+
+ALERTING_API_VERSION = "monitoring.coreos.com/v1alpha1"
+ALERT_ROUTING_NAME = "platform-alert-routing"
+RECEIVER_SECRET_NAME = "platform-alert-receivers"
+# The route's timing is set here rather than inherited from the Alertmanager's root route, which belongs to the
+# cluster (kube-prometheus-stack groups by namespace alone: one notification for every alert of the namespace).
+# One group per alert and service or database: five crash-looping pods of a service page once, two broken services
+# twice (PagerDuty opens an incident per group and resolves it when the group resolves).
+GROUP_BY = ["alertname", "service", "database"]
+GROUP_WAIT = "30s"  # the rules already wait (`for`, 2m to 1h); 30 s only gathers alerts that fire together
+GROUP_INTERVAL = "5m"  # how soon a group's new or resolved alerts are sent (Alertmanager's default)
+# While an alert fires it is re-sent: PagerDuty folds a repeat into the open incident, but reopens one that was
+# resolved by hand too early; a ticket channel is reminded twice a day rather than flooded.
+REPEAT_INTERVAL = {"critical": "1h", "warning": "12h"}
+# Alertmanager's default Slack message names the alerts only; on-call needs what the annotations say.
+SLACK_TEXT = (
+    "{{ range .Alerts }}*{{ .Annotations.summary }}*\n{{ .Annotations.description }}\n"
+    "Runbook: {{ .Annotations.runbook_url }}\n{{ end }}"
+)
 
 
 @dataclass
@@ -56,6 +82,8 @@ class MonitoringArgs:
     namespace: str
     services: list[ServiceConfig]
     databases: list[MonitoredDatabase] = field(default_factory=list)
+    # The value of each secret config key `config.alerting` names (`AlertingConfig.secret_keys`), by key.
+    receiver_secrets: dict[str, pulumi.Input[str]] = field(default_factory=dict)
 
 
 def selector(**matchers: str) -> str:
@@ -75,6 +103,43 @@ def budget(percent: float) -> Decimal:
 def bucket_bound(seconds: float) -> str:
     """A histogram bucket's `le` as Prometheus 3 normalizes it: 0.5 -> "0.5", 1 -> "1.0"."""
     return repr(float(seconds))
+
+
+def receiver_spec(receiver_name: str, receiver: AlertReceiver) -> dict:
+    """One AlertmanagerConfig receiver; its credential is the key named after it in the receivers' Secret."""
+    credential = {"name": RECEIVER_SECRET_NAME, "key": receiver_name}
+    # Resolved notifications close the PagerDuty incident, tell the channel it is over and let a ticket system
+    # close its ticket (Alertmanager sends them by default to PagerDuty and webhooks, not to Slack).
+    if receiver.pagerduty is not None:
+        return {"name": receiver_name, "pagerdutyConfigs": [{"routingKey": credential, "sendResolved": True}]}
+    if receiver.slack is not None:
+        slack = {"apiURL": credential, "channel": receiver.slack.channel, "text": SLACK_TEXT, "sendResolved": True}
+        return {"name": receiver_name, "slackConfigs": [slack]}
+    return {"name": receiver_name, "webhookConfigs": [{"urlSecret": credential, "sendResolved": True}]}
+
+
+def alert_routing_spec(alerting: AlertingConfig) -> dict:
+    """The AlertmanagerConfig's spec: a route per (severity, receiver) under a root whose receiver sends nothing."""
+    routes = [
+        {
+            "matchers": [{"name": "severity", "matchType": "=", "value": route.severity}],
+            "receiver": route.receiver,
+            "repeatInterval": REPEAT_INTERVAL[route.severity],
+            # Every route of a severity is notified when several receivers share it.
+            "continue": True,
+        }
+        for route in alerting.effective_routes
+    ]
+    return {
+        "route": {
+            "receiver": UNROUTED_RECEIVER,
+            "groupBy": list(GROUP_BY),
+            "groupWait": GROUP_WAIT,
+            "groupInterval": GROUP_INTERVAL,
+            "routes": routes,
+        },
+        "receivers": [{"name": UNROUTED_RECEIVER}] + [receiver_spec(name, alerting.receivers[name]) for name in sorted(alerting.receivers)],
+    }
 
 
 class Monitoring(pulumi.ComponentResource):
@@ -138,6 +203,9 @@ class Monitoring(pulumi.ComponentResource):
             spec={"groups": groups},
             opts=child,
         )
+        if config.alerting is not None:
+            routing_metadata = metadata(ALERT_ROUTING_NAME, config.selector_labels)
+            self._alert_routing(name, config.alerting, metadata(RECEIVER_SECRET_NAME), routing_metadata)
 
         for service in args.services:
             k8s.core.v1.ConfigMap(
@@ -147,6 +215,36 @@ class Monitoring(pulumi.ComponentResource):
                 opts=child,
             )
         self.register_outputs({"alert_names": self.alert_names})
+
+    # --- alert routing ------------------------------------------------------------------------------------------
+
+    def _alert_routing(self, name: str, alerting: AlertingConfig, secret_metadata: dict, routing_metadata: dict) -> None:
+        missing = [key for key in alerting.secret_keys if key not in self._args.receiver_secrets]
+        if missing:
+            raise ValueError(
+                f"MonitoringArgs.receiver_secrets lacks {missing}: pass the value of every key AlertingConfig.secret_keys lists"
+            )
+        secret = k8s.core.v1.Secret(
+            f"{name}-alert-receivers",
+            metadata=secret_metadata,
+            type="Opaque",
+            # pulumi-kubernetes makes a Secret's stringData a Pulumi secret whatever it is given (encrypted in the
+            # state, masked in diffs); the values are the program's `require_secret` Outputs anyway.
+            string_data={
+                receiver_name: self._args.receiver_secrets[receiver.secret_key]
+                for receiver_name, receiver in sorted(alerting.receivers.items())
+            },
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        k8s.apiextensions.CustomResource(
+            f"{name}-alert-routing",
+            api_version=ALERTING_API_VERSION,
+            kind="AlertmanagerConfig",
+            metadata=routing_metadata,
+            spec=alert_routing_spec(alerting),
+            # The operator rejects a config whose Secret it cannot read yet.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[secret]),
+        )
 
     # --- alerts -------------------------------------------------------------------------------------------------
 

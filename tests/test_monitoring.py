@@ -10,7 +10,7 @@ import pytest
 
 from components.monitoring import MonitoredDatabase, Monitoring, MonitoringArgs
 from components.app_service_config import ServiceConfig
-from components.monitoring_config import MonitoringConfig
+from components.monitoring_config import SEVERITIES, MonitoringConfig
 from tests.helpers import by_kind, one, register, unwrap
 from tools import schemas
 
@@ -131,6 +131,16 @@ def test_the_alerts_that_matter_are_there(monitoring):
     assert alerts == expected  # no SLO alerts for a service without metrics, no replication/backup alerts where moot
     critical = {rule["alert"] for rule in rules_of(monitoring) if rule["labels"]["severity"] == "critical"}
     assert critical == {"ServiceUnavailable", "ServiceErrorBudgetBurnFast", "ServiceLatencyBudgetBurnFast", "DatabaseDown"}
+
+
+def test_alert_routing_can_route_every_severity_the_alerts_carry(monitoring):
+    # monitoring.alerting.routes accepts exactly these severities (tests/test_alert_routing.py).
+    assert {rule["labels"]["severity"] for rule in rules_of(monitoring)} == set(SEVERITIES)
+
+
+def test_without_alerting_nothing_routes_alerts(monitoring):
+    # Alerts then stay in the cluster's own Alertmanager routing; no receiver credentials are needed.
+    assert by_kind(monitoring, "AlertmanagerConfig") == [] and by_kind(monitoring, "Secret") == []
 
 
 def test_burn_rate_alerts_follow_the_objectives():

@@ -333,6 +333,21 @@ def test_kind_removed_from_kubernetes_has_no_schema_in_either():
 # ------------------------------------------------------------------------------------------ custom resources
 
 CRD_OBJECTS = {
+    "AlertmanagerConfig": {
+        "apiVersion": "monitoring.coreos.com/v1alpha1",
+        "kind": "AlertmanagerConfig",
+        "metadata": {"name": "shop-alert-routing", "namespace": "shop"},
+        "spec": {
+            "route": {
+                "receiver": "pager",
+                "groupBy": ["alertname"],
+                "routes": [{"matchers": [{"name": "severity", "matchType": "=", "value": "critical"}], "receiver": "pager"}],
+            },
+            "receivers": [{"name": "pager", "pagerdutyConfigs": [{"routingKey": {"name": "shop-alerting", "key": "pager"}}]}],
+            # Upstream's patterns here put Go's (?i) inside a group: "Saturday" matches case-insensitively.
+            "muteTimeIntervals": [{"name": "weekends", "timeIntervals": [{"weekdays": ["Saturday", "sunday"], "months": ["January:december"]}]}],
+        },
+    },
     "Cluster": {
         "apiVersion": "postgresql.cnpg.io/v1",
         "kind": "Cluster",
@@ -497,6 +512,10 @@ CRD_OBJECTS = {
 
 # kind -> (where to break the valid object, the bad value or DELETE, the error path, a fragment of the message)
 CRD_BREAKAGES = {
+    "AlertmanagerConfig": (
+        ("spec", "muteTimeIntervals", 0, "timeIntervals", 0, "weekdays", 0), "someday",
+        "spec.muteTimeIntervals[0].timeIntervals[0].weekdays[0]", "does not match",
+    ),
     "Cluster": (("spec", "instances"), "three", "spec.instances", "'three' is not of type 'integer'"),
     "ScheduledBackup": (("spec", "schedule"), DELETE, "spec", "'schedule' is a required property"),
     "Pooler": (("spec", "pgbouncer", "poolMode"), "statement", "spec.pgbouncer.poolMode", "is not one of"),
@@ -548,7 +567,7 @@ def test_every_served_crd_version_is_known_and_its_schema_is_valid_json_schema()
             assert schemas.is_known_kind(f"{crd['group']}/{version}", crd["kind"])
             jsonschema.Draft202012Validator.check_schema(schemas.crd_json_schema(openapi_schema))
             served += 1
-    assert served == 19  # 15 CRDs; Gateway API's four also serve v1beta1
+    assert served == 20  # 16 CRDs; Gateway API's four also serve v1beta1
 
 
 def test_custom_resource_unknown_field_at_the_top_level_is_rejected():

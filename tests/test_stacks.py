@@ -31,8 +31,10 @@ MONITORING = 1 + 1 + 2 * 1 + 2 * 2
 # Local add-ons: the component, five Helm releases, the GatewayClass, and for Grafana the monitoring Namespace,
 # a generated admin password and the Secret holding it.
 ADDONS = {"local": 1 + 5 + 1 + 3, "staging": 0, "prod": 0}
+# Alert routing (prod: monitoring.alerting): the receivers' Secret and the AlertmanagerConfig.
+ALERT_ROUTING = {"local": 0, "staging": 0, "prod": 2}
 EXPECTED_COUNTS = {
-    stack: count + DATABASES[stack] + INGRESS[stack] + MONITORING + ADDONS[stack]
+    stack: count + DATABASES[stack] + INGRESS[stack] + MONITORING + ALERT_ROUTING[stack] + ADDONS[stack]
     for stack, count in {"local": 1 + 5 + 2 * 9, "staging": 1 + 5 + 2 * 9 + 1, "prod": 1 + 5 + 2 * 9 + 2 + MIGRATIONS}.items()
 }
 # Cluster-scoped kinds the stacks render (the local add-ons' GatewayClass): they have no namespace.

@@ -240,10 +240,44 @@ def _openapi_to_json_schema(node: dict, field_position: bool) -> dict:
     return result
 
 
+_GO_FLAG_GROUP = re.compile(r"\(\?([ims-]+)\)")
+
+
 def _python_pattern(pattern: str) -> str:
-    """A Go (RE2) pattern as Python's re reads it. Go accepts flags after the anchor ("^(?i)(abort|warn)?$", in
-    prometheus-operator's CRDs); Python wants global flags first, and moving them there means the same."""
-    return re.sub(r"^\^\(\?([a-zA-Z]+)\)", r"(?\1)^", pattern)
+    """A Go (RE2) pattern as Python's re reads it. Go accepts a flag group anywhere, and it holds to the end of the
+    enclosing group ("^(?i)(abort|warn)?$", "^((?i)sun|mon|tues)day$" in prometheus-operator's CRDs); Python takes
+    global flags only at the start, so each becomes a scoped group, "(?i:...)", closed where the enclosing one is."""
+    result: list[str] = []
+    to_close = [0]  # per open group (the pattern itself first): scoped flag groups to close with it
+    index, in_class = 0, False
+    while index < len(pattern):
+        char = pattern[index]
+        if char == "\\":
+            result.append(pattern[index : index + 2])
+            index += 2
+            continue
+        flags = None if in_class else _GO_FLAG_GROUP.match(pattern, index)
+        if flags:
+            result.append(f"(?{flags.group(1)}:")
+            to_close[-1] += 1
+            index = flags.end()
+            continue
+        if in_class:
+            in_class = char != "]"
+        elif char == "[":
+            in_class = True
+            # A ']' right after '[' or '[^' is a literal member, not the end of the class.
+            opening = "[^]" if pattern.startswith("[^]", index) else "[]" if pattern.startswith("[]", index) else "["
+            result.append(opening)
+            index += len(opening)
+            continue
+        elif char == "(":
+            to_close.append(0)
+        elif char == ")" and len(to_close) > 1:
+            result.append(")" * to_close.pop())
+        result.append(char)
+        index += 1
+    return "".join(result) + ")" * to_close[0]
 
 
 def _rejects_unknown_fields(node: dict) -> bool:

@@ -24,6 +24,14 @@ import yaml
 
 HERE = Path(__file__).resolve().parent
 
+
+class CrdLoader(yaml.SafeLoader):
+    """YAML as the API server reads it: PyYAML (YAML 1.1) takes a bare `=` for its 'value' tag and fails, Go's YAML
+    reads the string "=" (prometheus-operator writes matchType enums that way)."""
+
+
+CrdLoader.add_constructor("tag:yaml.org,2002:value", yaml.SafeLoader.construct_yaml_str)
+
 # Keywords whose value maps names to subschemas: a key called "description" inside them is a field, not prose.
 NAMED_SUBSCHEMA_KEYWORDS = ("properties", "patternProperties", "definitions", "$defs")
 
@@ -48,7 +56,7 @@ def without_descriptions(schema: Any) -> Any:
 
 
 def extract(crd_text: str) -> dict[str, Any]:
-    crd = yaml.safe_load(crd_text)
+    crd = yaml.load(crd_text, Loader=CrdLoader)
     if crd.get("kind") != "CustomResourceDefinition":
         raise ValueError(f"not a CustomResourceDefinition: kind {crd.get('kind')!r}")
     spec = crd["spec"]
