@@ -19,7 +19,7 @@ from typing import Any, Callable, Optional
 from pydantic import Field, ValidationError, field_validator, model_validator
 
 from components.addons_config import AddonsConfig
-from components.app_service_config import ServiceConfig
+from components.app_service_config import ServiceConfig, egress_problems
 from components.backup_bucket_config import BackupsConfig
 from components.config_base import CONFIG_KEY, DIGEST, DNS_LABEL, CamelModel, image_tag
 from components.database_cluster_config import (
@@ -453,7 +453,7 @@ def _plaintext_secret_problems(raw: dict[str, Any], project: str, stack: str) ->
         if shape:
             where = (
                 "it becomes a label or annotation, which anyone who can list the object reads"
-                if location[-2:-1] in (("selectorLabels",), ("annotations",)) or location[-1:] == ("roleArn",)
+                if location[-2:-1] in (("selectorLabels",), ("annotations",)) or location[-1:] in (("roleArn",), ("awsRoleArn",))
                 else f"plain config is stored in plaintext in Pulumi.{stack}.yaml"
             )
             problems.append(
@@ -551,6 +551,7 @@ def load(
     problems += _data_safety_problems(raw, project, stack)
     problems += _prod_image_problems(raw, project, stack)
     problems += _edge_problems(raw, project, stack)
+    problems += egress_problems(raw, project, stack)
     problems += _plaintext_secret_problems(raw, project, stack)
     if problems or config is None:
         raise ConfigError(f"Pulumi.{stack}.yaml", problems)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import json
 import math
 from dataclasses import dataclass, field
@@ -18,7 +19,8 @@ import pulumi_kubernetes as k8s
 import pulumi_random as random
 
 from components import hardening
-from components.app_service_config import ServiceConfig
+from components.app_service_config import EgressRule, ServiceConfig
+from components.config_base import PRIVATE_IPV4_RANGES, PRIVATE_IPV6_RANGES
 
 HTTP_PORT_NAME = "http"
 METRICS_PORT_NAME = "metrics"
@@ -28,6 +30,9 @@ READINESS_PERIOD_SECONDS = 5
 # Rolls the pods when a secret value changes: an HMAC under a generated key, so it differs between engines
 # (the offline preview's key is a placeholder) and is never compared by `make e2e`.
 SECRET_CHECKSUM_ANNOTATION = "checksum/secret"
+# Rolls the pods when the ServiceAccount's annotations change: identity webhooks (the EKS pod identity webhook for
+# `awsRoleArn`) read them only when a pod is created, so running pods would keep the old role.
+SERVICE_ACCOUNT_CHECKSUM_ANNOTATION = "checksum/service-account"
 
 # pulumi-kubernetes waits for a Job's Complete condition (10 minutes unless this annotation or customTimeouts say
 # otherwise) and fails the update on its Failed condition.
@@ -99,6 +104,33 @@ def config_checksum(env: dict[str, str]) -> str:
     return hashlib.sha256(json.dumps(env, sort_keys=True).encode()).hexdigest()
 
 
+def ip_block(cidr: str) -> dict:
+    """A NetworkPolicy peer for a CIDR. Every address means the internet: the private ranges stay out (the cluster's
+    pods, Services and nodes, the VPC, the instance metadata service), so `calls` and the databases' policies alone
+    decide who reaches what inside, and no pod can fetch its node's IAM credentials."""
+    network = ipaddress.ip_network(cidr)
+    if network.prefixlen:
+        return {"ipBlock": {"cidr": cidr}}
+    private = PRIVATE_IPV4_RANGES if network.version == 4 else PRIVATE_IPV6_RANGES
+    return {"ipBlock": {"cidr": cidr, "except": list(private)}}
+
+
+def egress_rule(entry: EgressRule) -> dict:
+    return {
+        "to": [ip_block(cidr) for cidr in entry.cidrs],
+        "ports": [{"protocol": port.protocol, "port": port.port} for port in entry.ports],
+    }
+
+
+def egress_reasons(entries: list[EgressRule]) -> dict[str, str]:
+    """The reason annotation, when every internet entry gives one: it speaks for the whole NetworkPolicy, so one
+    entry's reason must not vouch for another's open rule."""
+    internet = sorted((entry for entry in entries if entry.allow_internet), key=lambda entry: entry.name)
+    if not internet or any(entry.reason is None for entry in internet):
+        return {}
+    return {hardening.EGRESS_REASON_ANNOTATION: "; ".join(f"{entry.name}: {entry.reason.strip()}" for entry in internet)}
+
+
 def secret_checksum(checksum_key: pulumi.Output[str], secret_values: dict[str, pulumi.Output[str]]) -> pulumi.Output[str]:
     """A keyed digest of the secret settings, safe to show in plaintext.
 
@@ -153,12 +185,15 @@ class AppService(pulumi.ComponentResource):
         labels = hardening.standard_labels(service.name, "app")
         selector = hardening.selector_labels(service.name)
 
-        def metadata(object_name: str) -> dict:
-            return {"name": object_name, "namespace": args.namespace, "labels": labels}
+        def metadata(object_name: str, annotations: dict[str, str] | None = None) -> dict:
+            annotated = {"annotations": annotations} if annotations else {}
+            return {"name": object_name, "namespace": args.namespace, "labels": labels, **annotated}
 
+        service_account_annotations = service.service_account.rendered_annotations
         service_account = k8s.core.v1.ServiceAccount(
             f"{name}-sa",
-            metadata=metadata(service.name),
+            metadata=metadata(service.name, service_account_annotations),
+            # Also with an AWS role: the pod identity webhook mounts a token of its own (README, "Workload identity").
             automount_service_account_token=False,
             opts=child,
         )
@@ -235,6 +270,11 @@ class AppService(pulumi.ComponentResource):
                     "annotations": {
                         "checksum/config": config_checksum(service.env),
                         SECRET_CHECKSUM_ANNOTATION: secret_checksum(checksum_key.result, args.secret_values),
+                        **(
+                            {SERVICE_ACCOUNT_CHECKSUM_ANNOTATION: config_checksum(service_account_annotations)}
+                            if service_account_annotations
+                            else {}
+                        ),
                     },
                 },
                 "spec": {
@@ -300,7 +340,7 @@ class AppService(pulumi.ComponentResource):
         )
         k8s.networking.v1.NetworkPolicy(
             f"{name}-netpol",
-            metadata=metadata(service.name),
+            metadata=metadata(service.name, egress_reasons(service.egress)),
             spec=self._network_policy_spec(service, selector, args),
             opts=child,
         )
@@ -359,7 +399,8 @@ class AppService(pulumi.ComponentResource):
 
     @staticmethod
     def _network_policy_spec(service: ServiceConfig, selector: dict[str, str], args: AppServiceArgs) -> dict:
-        """Who may call this service (its declared callers) and whom it may call (its declared callees)."""
+        """Who may call this service (its declared callers), whom it may call (its declared callees), and where outside
+        the cluster it may go (its egress entries)."""
         ingress = [
             {
                 "from": [{"podSelector": {"matchLabels": hardening.selector_labels(caller)}}],
@@ -374,6 +415,7 @@ class AppService(pulumi.ComponentResource):
             }
             for callee in sorted(args.callees, key=lambda peer: peer.name)
         ]
+        egress += [egress_rule(entry) for entry in sorted(service.egress, key=lambda entry: entry.name)]
         # Both directions are isolated by policyTypes; an empty rule list is left out, as the API server and the
         # kubernetes provider drop it (`make e2e` compares the provider's YAML with ours).
         rules = {key: value for key, value in (("ingress", ingress), ("egress", egress)) if value}

@@ -2,12 +2,34 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
-from typing import Optional
+from typing import Any, Literal, Optional
 
 from pydantic import Field, field_validator, model_validator
 
-from components.config_base import CONFIG_KEY, DNS_1035_LABEL, ENV_NAME, CamelModel, ContainerResources, pinned_image
+from components.config_base import (
+    CONFIG_KEY,
+    DNS_1035_LABEL,
+    DNS_LABEL,
+    ENV_NAME,
+    IAM_ROLE_ARN,
+    LABEL_KEY,
+    PRIVATE_IPV4_RANGES,
+    PRIVATE_IPV6_RANGES,
+    CamelModel,
+    ContainerResources,
+    pinned_image,
+)
+from components.hardening import ALLOW_TOKEN_ANNOTATION, IRSA_ANNOTATION
+
+HTTPS_PORT = 443
+PROD_ENVIRONMENT = "prod"  # stack_config.Environment.PROD, which this module cannot import (stack_config imports it)
+STS_EGRESS_EXAMPLES = (
+    "your STS VPC endpoint's addresses, e.g. {name: aws-sts, cidrs: [10.0.32.0/24], ports: [{port: 443}]}, or the "
+    "internet: {name: aws-apis, cidrs: [0.0.0.0/0], allowInternet: true, reason: 'STS and the AWS APIs the role is "
+    "for: AWS publishes no fixed addresses for them', ports: [{port: 443}]}"
+)
 
 
 class Autoscaling(CamelModel):
@@ -80,6 +102,150 @@ class MetricsEndpoint(CamelModel):
     path: str = Field(default="/metrics", pattern=r"^/")
 
 
+def _every_address(network: ipaddress.IPv4Network | ipaddress.IPv6Network) -> bool:
+    return network.prefixlen == 0
+
+
+def _private(network: ipaddress.IPv4Network | ipaddress.IPv6Network) -> bool:
+    ranges = PRIVATE_IPV4_RANGES if network.version == 4 else PRIVATE_IPV6_RANGES
+    return any(network.subnet_of(ipaddress.ip_network(private)) for private in ranges)
+
+
+def _cidr_problem(cidr: str) -> str | None:
+    """Why a string is not a CIDR NetworkPolicy ipBlocks take, and how to write it; None when it is one."""
+    if "/" not in cidr:
+        try:
+            address = ipaddress.ip_address(cidr)
+        except ValueError:
+            return f"'{cidr}' is not a CIDR like 203.0.113.0/24 or 2001:db8::/32"
+        return f"'{cidr}' has no prefix length; one address is '{cidr}/{address.max_prefixlen}'"
+    try:
+        ipaddress.ip_network(cidr)
+    except ValueError:
+        try:
+            network = ipaddress.ip_network(cidr, strict=False)
+        except ValueError:
+            return f"'{cidr}' is not a CIDR like 203.0.113.0/24 or 2001:db8::/32"
+        return f"'{cidr}' has host bits set; the network is '{network}'"
+    return None
+
+
+class EgressPort(CamelModel):
+    port: int = Field(ge=1, le=65535)
+    protocol: Literal["TCP", "UDP"] = "TCP"
+
+
+class EgressRule(CamelModel):
+    """A way out of the cluster for one service (the namespace denies every other egress but DNS): addresses and ports,
+    named for the humans who review them."""
+
+    name: str = Field(pattern=DNS_LABEL, max_length=63)
+    cidrs: list[str] = Field(min_length=1)
+    # Required: "every port" is rarely what a call to an API needs, and a reviewer should see which.
+    ports: list[EgressPort] = Field(min_length=1)
+    # 0.0.0.0/0 or ::/0 is the internet (without the private ranges): only when said so, and in prod with a reason
+    # (egress_problems), which the NetworkPolicy carries for the policy pack.
+    allow_internet: bool = False
+    reason: Optional[str] = None
+
+    @field_validator("cidrs")
+    @classmethod
+    def cidrs_are_networks(cls, cidrs: list[str]) -> list[str]:
+        problems = [problem for problem in map(_cidr_problem, cidrs) if problem]
+        if problems:
+            raise ValueError("; ".join(problems))
+        networks = [str(ipaddress.ip_network(cidr)) for cidr in cidrs]
+        duplicates = sorted({network for network in networks if networks.count(network) > 1})
+        if duplicates:
+            raise ValueError(f"cidrs {duplicates} appear more than once; list each network once")
+        return networks
+
+    @model_validator(mode="after")
+    def internet_only_when_meant(self) -> "EgressRule":
+        everywhere = [cidr for cidr in self.cidrs if _every_address(ipaddress.ip_network(cidr))]
+        problems = []
+        if everywhere and not self.allow_internet:
+            problems.append(
+                f"egress '{self.name}': cidrs {everywhere} mean every address on the internet; list the addresses the "
+                "service calls, or, for an API without fixed addresses, set allowInternet: true on this entry (and, in "
+                "prod, a reason)"
+            )
+        if self.allow_internet and not everywhere:
+            problems.append(
+                f"egress '{self.name}': allowInternet: true, but cidrs list no 0.0.0.0/0 or ::/0; remove allowInternet "
+                "(the listed addresses need none)"
+            )
+        if self.reason is not None and not self.allow_internet:
+            problems.append(
+                f"egress '{self.name}': 'reason' explains an internet entry (allowInternet: true); remove it, the "
+                "entry's name and cidrs say what it is for"
+            )
+        elif self.reason is not None and not self.reason.strip():
+            problems.append(
+                f"egress '{self.name}': 'reason' is empty; say what the service calls there and why it has no fixed "
+                "addresses"
+            )
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    @property
+    def could_reach_sts(self) -> bool:
+        """HTTPS to the internet or to private addresses (where an STS VPC endpoint lives): STS may be among them."""
+        https = any(port.port == HTTPS_PORT and port.protocol == "TCP" for port in self.ports)
+        return https and (self.allow_internet or any(_private(ipaddress.ip_network(cidr)) for cidr in self.cidrs))
+
+
+def _valid_annotation_key(key: str) -> bool:
+    prefix, _, name = key.rpartition("/")
+    return bool(re.match(LABEL_KEY, key)) and len(name) <= 63 and len(prefix) <= 253
+
+
+class ServiceAccountSettings(CamelModel):
+    """The service's ServiceAccount: annotations for the cluster's webhooks, and an AWS IAM role (IRSA). Its Kubernetes
+    API token stays unmounted whatever is set here: the EKS pod identity webhook projects a token of its own."""
+
+    annotations: dict[str, str] = Field(default_factory=dict)
+    aws_role_arn: Optional[str] = None
+
+    @field_validator("aws_role_arn")
+    @classmethod
+    def role_arn_is_an_iam_role(cls, arn: Optional[str]) -> Optional[str]:
+        if arn is not None and not re.match(IAM_ROLE_ARN, arn):
+            raise ValueError("is not an IAM role ARN like arn:aws:iam::111122223333:role/<name>")
+        return arn
+
+    @field_validator("annotations")
+    @classmethod
+    def annotations_the_platform_does_not_own(cls, annotations: dict[str, str]) -> dict[str, str]:
+        problems = []
+        bad = [key for key in annotations if not _valid_annotation_key(key)]
+        if bad:
+            problems.append(
+                f"annotation keys {bad} are not valid: [prefix/]name, the name 1-63 letters, digits, '-', '_' or '.' "
+                "(starting and ending with a letter or digit), the prefix a DNS subdomain"
+            )
+        if IRSA_ANNOTATION in annotations:
+            problems.append(
+                f"'{IRSA_ANNOTATION}' is set from 'awsRoleArn' (checked as an IAM role ARN, and for a way to STS); "
+                "move the ARN there"
+            )
+        if ALLOW_TOKEN_ANNOTATION in annotations:
+            problems.append(
+                f"'{ALLOW_TOKEN_ANNOTATION}' would only silence the policy pack: a service's pods never mount the "
+                "Kubernetes API token (an AWS role needs none, 'awsRoleArn'); remove it"
+            )
+        if problems:
+            raise ValueError("; ".join(problems))
+        return annotations
+
+    @property
+    def rendered_annotations(self) -> dict[str, str]:
+        """What the ServiceAccount carries: the annotations, and the IRSA one with a role."""
+        role = {IRSA_ANNOTATION: self.aws_role_arn} if self.aws_role_arn else {}
+        return {**self.annotations, **role}
+
+
 class ServiceConfig(CamelModel):
     # A Kubernetes Service is named after it: a DNS-1035 label (it starts with a letter), not just a DNS label.
     name: str = Field(pattern=DNS_1035_LABEL, max_length=40)
@@ -97,6 +263,8 @@ class ServiceConfig(CamelModel):
     metrics: Optional[MetricsEndpoint] = None
     run_as_user: int = Field(default=10001, ge=1)
     run_as_group: int = Field(default=10001, ge=1)
+    egress: list[EgressRule] = Field(default_factory=list)
+    service_account: ServiceAccountSettings = ServiceAccountSettings()
 
     @field_validator("image")
     @classmethod
@@ -132,6 +300,52 @@ class ServiceConfig(CamelModel):
             raise ValueError(f"{both} are in both 'env' and 'secretEnv'; keep each variable in one place")
         return self
 
+    @model_validator(mode="after")
+    def egress_names_unique(self) -> "ServiceConfig":
+        names = [entry.name for entry in self.egress]
+        duplicates = sorted({name for name in names if names.count(name) > 1})
+        if duplicates:
+            raise ValueError(f"egress names {duplicates} appear more than once; give each entry its own name")
+        return self
+
+    @model_validator(mode="after")
+    def aws_role_reaches_sts(self) -> "ServiceConfig":
+        if self.service_account.aws_role_arn and not any(entry.could_reach_sts for entry in self.egress):
+            raise ValueError(
+                "serviceAccount.awsRoleArn: the pods trade their token for AWS credentials at STS "
+                "(sts.<region>.amazonaws.com, TCP 443), and the namespace denies egress by default: add an egress "
+                f"entry that reaches it, {STS_EGRESS_EXAMPLES}"
+            )
+        return self
+
     @property
     def min_replicas(self) -> int:
         return self.autoscaling.min_replicas if self.autoscaling else self.replicas
+
+
+def egress_problems(raw: dict[str, Any], project: str, stack: str) -> list[str]:
+    """Prod's internet egress needs a reason: the NetworkPolicy carries it, and the policy pack (mandatory in prod)
+    refuses unrestricted egress without one.
+
+    Read from the raw values (the models do not know the environment), like stack_config's other cross-checks, so
+    these are reported with every other problem.
+    """
+    if raw.get("environment") != PROD_ENVIRONMENT:
+        return []
+    problems = []
+    services = raw.get("services") if isinstance(raw.get("services"), list) else []
+    for i, service in enumerate(services):
+        service = service if isinstance(service, dict) else {}
+        entries = service.get("egress") if isinstance(service.get("egress"), list) else []
+        for j, entry in enumerate(entries):
+            entry = entry if isinstance(entry, dict) else {}
+            reason = entry.get("reason")
+            if entry.get("allowInternet") is True and not (isinstance(reason, str) and reason.strip()):
+                path = f"services[{i}].egress[{j}].reason"
+                problems.append(
+                    f"{project}:{path}: egress '{entry.get('name')}' of service '{service.get('name')}' opens the "
+                    "internet; prod needs a reason a reviewer can check (what it calls, and why that has no fixed "
+                    f"addresses). Fix: `pulumi config set --stack {stack} --path '{path}' '<reason>'`, or list the "
+                    "addresses in 'cidrs' instead of 0.0.0.0/0"
+                )
+    return problems

@@ -85,3 +85,9 @@ def bad_labels(labels: dict[str, str]) -> list[str]:
 
 
 IAM_ROLE_ARN = r"^arn:aws[a-z-]*:iam::[0-9]{12}:role/[A-Za-z0-9+=,.@_/-]+$"
+
+# Addresses that are never "the internet": the cluster's pods and Services, the VPC (and networks reached through it),
+# and link-local, where the instance metadata service hands out the node's own IAM credentials. An egress to every
+# address leaves them out (the databases' way out to their backups leaves out the same IPv4 list).
+PRIVATE_IPV4_RANGES = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "169.254.0.0/16")
+PRIVATE_IPV6_RANGES = ("fc00::/7", "fe80::/10")  # unique local (EC2's IPv6 metadata service is fd00:ec2::254), link-local

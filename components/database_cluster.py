@@ -33,6 +33,8 @@ import pulumi_kubernetes as k8s
 import pulumi_random as random
 
 from components import hardening
+from components.config_base import PRIVATE_IPV4_RANGES
+from components.hardening import EGRESS_REASON_ANNOTATION, IRSA_ANNOTATION
 from components.app_service import SecretRef
 from components.connection_pooler import (
     PGBOUNCER_PORT,
@@ -65,11 +67,8 @@ METRICS_PORT = 9187
 METRICS_PORT_NAME = "metrics"  # the port name CloudNativePG gives the exporter in instance pods
 CLUSTER_LABEL = "cnpg.io/cluster"  # on every pod of a cluster: instances, its bootstrap/join jobs, and its poolers
 OPERATOR_POD_LABELS = {"app.kubernetes.io/name": "cloudnative-pg"}  # the operator's pods (manifest and Helm chart)
-IRSA_ANNOTATION = "eks.amazonaws.com/role-arn"
 DIRECT_URI_KEY = "direct-uri"  # in the credentials Secret with a pooler: the primary's URL
 PASSWORD_LENGTH = 32
-# Outside the cluster: object storage on the internet, never the cluster's or the VPC's private addresses.
-PRIVATE_RANGES = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "169.254.0.0/16")
 # Where an inherited IAM role comes from when there is no IRSA role: the node's metadata service, or the
 # EKS Pod Identity agent.
 INSTANCE_CREDENTIAL_ENDPOINTS = ("169.254.169.254/32", "169.254.170.23/32")
@@ -165,7 +164,8 @@ def object_store_egress(settings: BackupsConfig) -> list[dict]:
         rules.append({"to": [{"ipBlock": {"cidr": f"{host}/{ipaddress.ip_address(host).max_prefixlen}"}}], "ports": ports})
     else:
         # AWS S3 (or a store on the internet): public addresses only.
-        rules.append({"to": [{"ipBlock": {"cidr": "0.0.0.0/0", "except": list(PRIVATE_RANGES)}}], "ports": ports})
+        # Outside the cluster: object storage on the internet, never the cluster's or the VPC's private addresses.
+        rules.append({"to": [{"ipBlock": {"cidr": "0.0.0.0/0", "except": list(PRIVATE_IPV4_RANGES)}}], "ports": ports})
     credentials = settings.credentials
     if credentials.iam_role and not credentials.role_arn:
         rules.append(
@@ -341,10 +341,17 @@ class DatabaseCluster(pulumi.ComponentResource):
             entry_pods = pooler_pods(database.name)
             clients = [entry_pods]
 
+        database_policy = self._database_policy_spec(args, clients + direct_clients)
+        database_policy_metadata = metadata(f"{database.name}-database")
+        if any(peer.get("ipBlock", {}).get("cidr") == "0.0.0.0/0" for rule in database_policy["egress"] for peer in rule["to"]):
+            database_policy_metadata["annotations"] = {
+                EGRESS_REASON_ANNOTATION: f"backups: the object store of bucket {(args.backup or args.restore_access).settings.bucket} "
+                "on AWS S3, which has no fixed addresses"
+            }
         k8s.networking.v1.NetworkPolicy(
             f"{name}-db-netpol",
-            metadata=metadata(f"{database.name}-database"),
-            spec=self._database_policy_spec(args, clients + direct_clients),
+            metadata=database_policy_metadata,
+            spec=database_policy,
             opts=pulumi.ResourceOptions(parent=self),
         )
         # The clients' way out: to the pooler (or the instances), and the migrations' to the instances. Two policies
@@ -463,7 +470,9 @@ class DatabaseCluster(pulumi.ComponentResource):
             spec["externalClusters"] = [restore_source]
         access = args.backup or args.restore_access
         if access is not None and access.settings.credentials.role_arn:
-            # IRSA: the instance pods (and so the plugin's sidecar) assume this role; no keys anywhere.
+            # IRSA, as for services (hardening.IRSA_ANNOTATION): the instance pods (and so the plugin's sidecar) assume
+            # this role, with the token the EKS pod identity webhook projects; no keys anywhere. On AWS S3 (no endpoint)
+            # they reach STS through the object store's way out (object_store_egress: public addresses on 443).
             spec["serviceAccountTemplate"] = {
                 "metadata": {"annotations": {IRSA_ANNOTATION: access.settings.credentials.role_arn}}
             }

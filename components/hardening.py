@@ -14,6 +14,13 @@ SCRATCH_MOUNT_PATH = "/tmp"
 SCRATCH_SIZE_LIMIT = "64Mi"
 # The policy pack's opt-out for a pod that must call the Kubernetes API (policies/workload.py reads the same key).
 ALLOW_TOKEN_ANNOTATION = "platform.example.com/allow-service-account-token"
+# IAM roles for service accounts (IRSA): the EKS pod identity webhook gives every new pod of a ServiceAccount with this
+# annotation a projected token for AWS STS, whether or not the Kubernetes API token is mounted (README, "Workload
+# identity"). Services set it from `serviceAccount.awsRoleArn`, databases from `backups.credentials.roleArn`.
+IRSA_ANNOTATION = "eks.amazonaws.com/role-arn"
+# Why a NetworkPolicy lets pods reach the internet, for reviewers and the policy pack (policies/egress.py reads the same
+# key): services write it from `egress[].reason`, databases for their way to backups on S3.
+EGRESS_REASON_ANNOTATION = "platform.example.com/egress-reason"
 
 
 def pod_security_context(uid: int, gid: int) -> dict[str, Any]:

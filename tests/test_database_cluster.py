@@ -12,6 +12,7 @@ import pytest
 from components import database_cluster as dbc
 from components.database_cluster import BackupTarget, DatabaseCluster, DatabaseClusterArgs
 from components.backup_bucket_config import BackupsConfig
+from components.config_base import PRIVATE_IPV4_RANGES
 from components.database_cluster_config import CnpgSettings, DatabaseConfig
 from tests.helpers import by_kind, one, register, unwrap
 from tools import analyzer, engine, preview, schemas
@@ -256,7 +257,7 @@ def test_object_store_egress_follows_the_endpoint():
         return dbc.object_store_egress(BackupsConfig.model_validate({**AWS_IRSA, **backups}))
 
     (aws,) = rules()
-    assert aws["to"] == [{"ipBlock": {"cidr": "0.0.0.0/0", "except": list(dbc.PRIVATE_RANGES)}}]
+    assert aws["to"] == [{"ipBlock": {"cidr": "0.0.0.0/0", "except": list(PRIVATE_IPV4_RANGES)}}]
     assert aws["ports"] == [{"protocol": "TCP", "port": 443}]
     (minio,) = rules(endpoint="http://minio.storage.svc.cluster.local:9000")
     assert minio["to"] == [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "storage"}}}]
