@@ -1,7 +1,7 @@
 """The platform program: one stack file in, one application platform out.
 
-Order matters and data only flows down: stack config -> (local add-ons) -> namespace baseline -> databases ->
-services -> ingress -> monitoring.
+Order matters and data only flows down: stack config -> (local add-ons) -> namespace baseline -> team access ->
+databases -> services -> ingress -> monitoring.
 """
 
 import pulumi
@@ -15,6 +15,7 @@ from components.database_cluster import BackupTarget, DatabaseCluster, DatabaseC
 from components.ingress import Ingress, IngressArgs
 from components.monitoring import MonitoredDatabase, Monitoring, MonitoringArgs
 from components.namespace_baseline import NamespaceBaseline, NamespaceBaselineArgs
+from components.team_access import TeamAccess, TeamAccessArgs
 
 
 def read_config() -> stack_config.StackConfig:
@@ -172,6 +173,15 @@ def deploy(config: stack_config.StackConfig) -> None:
         ),
         opts=on_cluster,
     )
+    if config.access:
+        access = TeamAccess(
+            "access",
+            TeamAccessArgs(namespace=config.namespace, grants=list(config.access), namespace_resource=baseline.namespace),
+            opts=after(baseline),
+        )
+        if access.namespace_access is not None:
+            # For the cluster's owners to apply once: README, "Team access".
+            pulumi.export("namespaceAccess", access.namespace_access)
     databases = deploy_databases(
         config,
         secrets,

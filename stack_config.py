@@ -33,6 +33,7 @@ from components.database_cluster_config import (
 from components.ingress_config import ACME_PRODUCTION_EXAMPLE, IngressConfig
 from components.monitoring_config import MonitoringConfig, alerting_secret_keys
 from components.namespace_baseline_config import ContainerDefaults, NamespaceQuota, PodSecurity
+from components.team_access_config import AccessGrants
 
 # The policy pack's own detectors (no Pulumi imports): a plain value the pack would call a secret is refused here.
 from policies.secret_detectors import is_secret_name, judge_text, secret_shape
@@ -44,6 +45,7 @@ TOP_LEVEL_KEYS = (
     "databases", "backups", "cnpg",  # CloudNativePG databases and their backups
     "ingress", "monitoring", "addons",  # the way in, monitoring, local cluster add-ons
     "podSecurity",  # the namespace's Pod Security Admission version
+    "access",  # who may do what in the namespace (RBAC)
 )  # fmt: skip
 
 
@@ -103,6 +105,7 @@ class StackConfig(CamelModel):
     monitoring: MonitoringConfig = MonitoringConfig()
     addons: AddonsConfig = AddonsConfig()
     pod_security: Optional[PodSecurity] = None
+    access: AccessGrants = Field(default_factory=list)  # empty: no Roles, only the cluster's own RBAC
 
     @field_validator("namespace")
     @classmethod
