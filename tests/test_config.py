@@ -298,6 +298,17 @@ EDGE_BAD_INPUTS = [
      ["platform:ingress.issuer.server", "ACME staging directory"]),
     ("staging-cluster-issuer-in-prod", "prod", lambda v, s: ingress(v).update(issuer={"kind": "clusterIssuer", "name": "letsencrypt-staging"}),
      ["platform:ingress.issuer.name", "'letsencrypt-staging' looks like a staging or self-signed ClusterIssuer"]),
+    # Issue #11's bad inputs, through the whole load, as a user meets them.
+    ("wildcard-host-without-dns01", "staging", lambda v, s: ingress(v)["hosts"][0].update(host="*.example.com"),
+     ["platform:ingress.hosts[0].host", "DNS-01"]),
+    ("internet-without-allow", "staging", lambda v, s: api(v).update(egress=[{"name": "anywhere", "cidrs": ["0.0.0.0/0"], "ports": [{"port": 443}]}]),
+     ["platform:services[1].egress[0]", "allowInternet"]),
+    ("receiver-key-missing", "prod", lambda v, s: (v.pop("pagerduty-routing-key"), s.discard("pagerduty-routing-key")),
+     ["platform:pagerduty-routing-key: missing", "alert receiver 'pager'", "pulumi config set --secret --stack prod pagerduty-routing-key"]),
+    ("receiver-key-in-plaintext", "prod", lambda v, s: s.discard("slack-webhook-url"),
+     ["platform:slack-webhook-url: stored in plaintext in Pulumi.prod.yaml", "pulumi config set --secret --stack prod slack-webhook-url"]),
+    ("unknown-access-role", "prod", lambda v, s: v["access"][0].update(role="admin"),
+     ["platform:access[0].role", "view", "edit", "deployer", "(got 'admin')"]),
 ]
 
 
