@@ -9,10 +9,9 @@ import copy
 from pathlib import Path
 from typing import Any, Iterable
 
-import yaml
-
 from components.app_service import SECRET_CHECKSUM_ANNOTATION
 from tools import diff as stack_diff
+from tools import kube_yaml
 from tools.preview import MASK
 
 # Not registered by the program, so the in-process engine cannot know them: the root stack and the
@@ -86,7 +85,7 @@ def normalize(obj: dict[str, Any]) -> dict[str, Any]:
 def load_objects(paths: Iterable[Path]) -> dict[ObjectKey, dict[str, Any]]:
     objects = {}
     for path in paths:
-        for document in yaml.safe_load_all(path.read_text()):
+        for document in kube_yaml.load_all(path.read_text()):
             if isinstance(document, dict) and document.get("kind"):
                 objects[object_key(document)] = normalize(document)
     return objects

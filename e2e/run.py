@@ -35,7 +35,7 @@ from e2e import compare, controlplane, launchers
 from e2e.kube import ApiError
 from e2e.processes import Processes, free_port, wait_until
 from e2e.stacks import E2EStack, offline_preview, prepare
-from tools import engine
+from tools import engine, kube_yaml
 
 E2E_DIR = Path(__file__).resolve().parent
 STACKS = ("local", "staging", "prod")
@@ -258,7 +258,7 @@ def scrub_rendered_secrets(render_dir: Path) -> None:
     import yaml
 
     for path in render_dir.rglob("*.yaml"):
-        documents = list(yaml.safe_load_all(path.read_text()))
+        documents = list(kube_yaml.load_all(path.read_text()))
         if any(isinstance(d, dict) and d.get("kind") == "Secret" for d in documents):
             path.write_text(yaml.safe_dump_all([compare.mask_secret_data(d) if isinstance(d, dict) else d for d in documents]))
 

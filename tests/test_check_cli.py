@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from policies.pack import ALL_POLICIES
+from tools import kube_yaml
 from tools.check import main
 
 REPO = Path(__file__).resolve().parents[1]
@@ -264,3 +265,20 @@ def test_python_m_tools_check_runs_as_a_program(tmp_path):
     )
     assert result.returncode == 1, result.stderr
     assert [f["policy"] for f in json.loads(result.stdout)] == ["pss-baseline-privileged"]
+
+
+def test_yaml_is_read_as_kubernetes_reads_it(tmp_path):
+    # A bare `=` (prometheus-operator's AlertmanagerConfig matchers) is YAML 1.1's 'value' tag, which PyYAML's own
+    # loaders cannot construct; the API server and the kubernetes provider's rendered files read the string "=".
+    path = tmp_path / "routing.yaml"
+    path.write_text(
+        "apiVersion: monitoring.coreos.com/v1alpha1\nkind: AlertmanagerConfig\nmetadata: {name: routing, namespace: shop}\n"
+        "spec:\n  route:\n    receiver: pager\n    matchers:\n      - name: severity\n        matchType: =\n        value: critical\n"
+    )
+    with pytest.raises(yaml.constructor.ConstructorError):
+        yaml.safe_load(path.read_text())
+    code, out, err = check(path)
+    assert (code, err) == (0, "")
+    assert "in 1 object(s) from 1 file(s)" in out
+    (document,) = kube_yaml.load_all(path.read_text())
+    assert document["spec"]["route"]["matchers"][0]["matchType"] == "="

@@ -20,17 +20,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import yaml
 
 HERE = Path(__file__).resolve().parent
 
+sys.path.insert(0, str(HERE.parent.parent))  # run as a script: the repository's tools package
 
-class CrdLoader(yaml.SafeLoader):
-    """YAML as the API server reads it: PyYAML (YAML 1.1) takes a bare `=` for its 'value' tag and fails, Go's YAML
-    reads the string "=" (prometheus-operator writes matchType enums that way)."""
-
-
-CrdLoader.add_constructor("tag:yaml.org,2002:value", yaml.SafeLoader.construct_yaml_str)
+from tools import kube_yaml  # noqa: E402  (YAML as the API server reads it: prometheus-operator's `matchType: =`)
 
 # Keywords whose value maps names to subschemas: a key called "description" inside them is a field, not prose.
 NAMED_SUBSCHEMA_KEYWORDS = ("properties", "patternProperties", "definitions", "$defs")
@@ -56,7 +51,7 @@ def without_descriptions(schema: Any) -> Any:
 
 
 def extract(crd_text: str) -> dict[str, Any]:
-    crd = yaml.load(crd_text, Loader=CrdLoader)
+    crd = kube_yaml.load(crd_text)
     if crd.get("kind") != "CustomResourceDefinition":
         raise ValueError(f"not a CustomResourceDefinition: kind {crd.get('kind')!r}")
     spec = crd["spec"]
