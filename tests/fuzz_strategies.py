@@ -8,7 +8,7 @@ Valid configs start from a shipped stack file (its environment, cluster target, 
 backups, add-ons and secret keys) and vary what a user varies: the namespace, the quota, 1-4 services (names,
 images, ports, replicas or autoscaling, resources, env, secretEnv, health paths, calls, metrics, user ids),
 0-2 databases (names, instances, storage, resources, parameters, users, env prefixes, backups, pinned images, poolers, a restore of one from the other), 1-3 public hosts
-and their routes (gateway or ingress mode, timeouts, annotations), a render directory instead of a cluster, the
+and their routes (gateway or ingress mode, a shared Gateway, HSTS, timeouts, annotations), team access grants, a render directory instead of a cluster, the
 API server CIDRs and ports, backup retention/compression/encryption, the Pod Security version, and monitoring
 (labels, SLOs, metric names, thresholds). Names come partly from collision-prone pieces (`orders` + `-clients`,
 `-app`, ...) because the objects of services and databases are named after them. Prod images are pinned by
@@ -413,6 +413,9 @@ def valid_case(draw, stacks=STACKS, env_values=safe_env, runbook_templates=None)
         cnpg["apiServerCidrs"] = draw(st.lists(st.sampled_from(["10.96.0.1/32", "172.18.0.0/16", "10.0.0.0/8", "fd00::/64", "192.168.1.10"]), min_size=1, max_size=3, unique=True))
     if "podSecurity" in stack_config.TOP_LEVEL_KEYS and draw(st.integers(0, 3)) == 0:
         values["podSecurity"] = {"version": draw(st.sampled_from(["latest", "v1.0", "v1.22", "v1.25", "v1.30", "v1.35", "v1.99"]))}
+    if draw(st.integers(0, 2)) == 0:  # team access: groups as identity providers name them, each role at most once
+        grants = draw(st.lists(st.tuples(st.sampled_from(["platform-team", "oncall", "ci:deploy", "Data Science"]), st.sampled_from(["view", "edit", "deployer"])), unique=True, max_size=4))
+        values["access"] = [{"group": group, "role": role} for group, role in grants]
     if isinstance(values.get("backups"), dict):
         backups = values["backups"]
         if draw(st.booleans()):
