@@ -54,7 +54,7 @@ class AccessGrant(CamelModel):
     @field_validator("role", mode="before")
     @classmethod
     def a_known_role(cls, role: Any) -> Any:
-        if role not in {known.value for known in AccessRole}:
+        if not isinstance(role, str) or role not in {known.value for known in AccessRole}:  # a list is no role either
             choices = "; ".join(f"{known.value} ({summary})" for known, summary in ROLE_SUMMARIES.items())
             raise ValueError(f"unknown role; use one of: {choices}")
         return role

@@ -309,6 +309,8 @@ EDGE_BAD_INPUTS = [
      ["platform:slack-webhook-url: stored in plaintext in Pulumi.prod.yaml", "pulumi config set --secret --stack prod slack-webhook-url"]),
     ("unknown-access-role", "prod", lambda v, s: v["access"][0].update(role="admin"),
      ["platform:access[0].role", "view", "edit", "deployer", "(got 'admin')"]),
+    ("access-role-not-text", "prod", lambda v, s: v["access"][0].update(role=["edit"]),
+     ["platform:access[0].role", "unknown role; use one of: view"]),
 ]
 
 
