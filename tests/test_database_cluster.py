@@ -457,6 +457,7 @@ def test_only_the_using_service_reaches_the_database(stack_rendering):
     entry = pooler_pod(stack_rendering, "orders") if pooled else primary
     assert can_reach(policies, api, entry, 5432)
     assert can_reach(policies, api, primary, 5432) is not pooled
+    assert can_reach(policies, api, replica, 5432) is not pooled  # replicas too: the same instance policy
     assert not can_reach(policies, web, entry, 5432) and not can_reach(policies, web, primary, 5432)
     assert not can_reach(policies, api, primary, 8000)  # the status port is the operator's
     assert not can_reach(policies, Pod.of("platform", {}), primary, 5432)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
-
 from tests.helpers import POD_BEARING_KINDS, pod_spec, secret_leaves, unwrap
 from tools import engine, schemas
 
