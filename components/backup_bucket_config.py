@@ -64,3 +64,15 @@ class BackupsConfig(CamelModel):
         if self.endpoint is None and not re.fullmatch(r"[a-z]{2}(-[a-z]+)+-\d+", self.region):
             raise ValueError(f"region '{self.region}' is not an AWS region name like 'eu-west-1'")
         return self
+
+    @model_validator(mode="after")
+    def irsa_only_on_aws(self) -> "BackupsConfig":
+        # With an endpoint the database pods' only way out is to that store: they cannot reach STS to trade the IRSA
+        # token for credentials, so the backups would fail at run time.
+        if self.endpoint is not None and self.credentials.role_arn:
+            raise ValueError(
+                "credentials.roleArn (IRSA) needs the database pods to reach AWS STS, but with 'endpoint' their only way "
+                "out is that store; use static keys (accessKeyIdKey, secretAccessKeyKey) for a store outside AWS, or drop "
+                "'endpoint' for S3"
+            )
+        return self

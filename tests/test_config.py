@@ -309,6 +309,8 @@ EDGE_BAD_INPUTS = [
      ["platform:slack-webhook-url: stored in plaintext in Pulumi.prod.yaml", "pulumi config set --secret --stack prod slack-webhook-url"]),
     ("unknown-access-role", "prod", lambda v, s: v["access"][0].update(role="admin"),
      ["platform:access[0].role", "view", "edit", "deployer", "(got 'admin')"]),
+    ("irsa-with-an-endpoint", "staging", lambda v, s: v["backups"].update(endpoint="https://minio.example.com"),
+     ["platform:backups", "needs the database pods to reach AWS STS", "use static keys"]),
     ("access-role-not-text", "prod", lambda v, s: v["access"][0].update(role=["edit"]),
      ["platform:access[0].role", "unknown role; use one of: view"]),
 ]

@@ -31,8 +31,9 @@ MONITORING = 1 + 1 + 2 * 1 + 2 * 2
 ADDONS = {"local": 1 + 5 + 1 + 3, "staging": 0, "prod": 0}
 # Alert routing (prod: monitoring.alerting): the receivers' Secret and the AlertmanagerConfig.
 ALERT_ROUTING = {"local": 0, "staging": 0, "prod": 2}
-# Team access (prod: an edit team and the CI deployer): the component, two Roles and two RoleBindings.
-ACCESS = {"local": 0, "staging": 0, "prod": 1 + 2 + 2}
+# Team access: the component, a Role per role used and a RoleBinding per grant (staging: the CI deployer; prod: an
+# edit team and the CI deployer).
+ACCESS = {"local": 0, "staging": 1 + 1 + 1, "prod": 1 + 2 + 2}
 EXPECTED_COUNTS = {
     stack: count + DATABASES[stack] + INGRESS[stack] + MONITORING + ALERT_ROUTING[stack] + ACCESS[stack] + ADDONS[stack]
     for stack, count in {"local": 1 + 5 + 2 * 9, "staging": 1 + 5 + 2 * 9 + 1, "prod": 1 + 5 + 2 * 9 + 2 + MIGRATIONS}.items()
