@@ -93,7 +93,6 @@ def deploy_databases(
                 cnpg=config.cnpg,
                 backup=access if bucket is not None and config.backs_up(database) else None,
                 restore_access=access if database.restore else None,
-                clients=list(database.used_by),
                 direct_clients=migration_clients(config, database),
                 spread_strictly=prod,
                 protect=prod,

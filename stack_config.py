@@ -217,11 +217,12 @@ class StackConfig(CamelModel):
                 f"{where}.restore.source: '{source}' is not a database of this stack ({sorted(by_name) or 'none'}); for "
                 "backups written elsewhere give {bucket, path, serverName}"
             ]
-        chain = [database.name, source]
-        while by_name[chain[-1]].restores_from in by_name and chain[-1] != database.name and len(chain) <= len(by_name):
-            chain.append(by_name[chain[-1]].restores_from)
-        if chain[-1] == database.name:
-            return [f"{where}.restore.source: the restores form a cycle ({' <- '.join(chain)}); one of them must start empty or from elsewhere"]
+        chain, current = [database.name], source
+        while current in by_name and current not in chain:  # follow the sources until one is not restored here
+            chain.append(current)
+            current = by_name[current].restores_from
+        if current == database.name:
+            return [f"{where}.restore.source: the restores form a cycle ({' <- '.join(chain + [current])}); one of them must start empty or from elsewhere"]
         if not self.backs_up(by_name[source]):
             return [
                 f"{where}.restore.source: database '{source}' has no backups to restore from (its 'backup.enabled' is "

@@ -36,7 +36,8 @@ import pulumi
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 
-from components.database_cluster import BARMAN_CLOUD_PLUGIN_VERSION, CNPG_OPERATOR_VERSION
+from components.database_cluster import BARMAN_CLOUD_PLUGIN_VERSION
+from components.database_cluster_config import CNPG_OPERATOR_VERSION
 from components.addons_config import AddonsConfig
 
 

@@ -47,10 +47,8 @@ from components.connection_pooler import (
 from components.backup_bucket_config import BackupsConfig
 from components.database_cluster_config import CnpgSettings, DatabaseConfig
 
-# The versions the local add-on installs and tools/crds was extracted from (tools/crds/SOURCE.md): the
-# Barman Cloud plugin needs CloudNativePG >= 1.26 (>= 1.27 recommended); moving either means re-extracting
-# the CRDs and re-running the tests.
-CNPG_OPERATOR_VERSION = "1.30.0"
+# The plugin version the local add-on installs beside database_cluster_config.CNPG_OPERATOR_VERSION (see there), and
+# tools/crds was extracted from.
 BARMAN_CLOUD_PLUGIN_VERSION = "0.14.0"
 BARMAN_CLOUD_PLUGIN = "barman-cloud.cloudnative-pg.io"
 
@@ -131,17 +129,16 @@ class DatabaseClusterArgs:
     metrics_scraper: MetricsScraper = field(default_factory=MetricsScraper)
     spread_strictly: bool = False  # True: never two instances on one node (prod)
     protect: bool = False  # True: protect + retain_on_delete on the Cluster and its credentials (prod)
-    # The pods that may connect, by their app.kubernetes.io/name: the `usedBy` services (the default), through the
-    # pooler when there is one, and their migration Jobs, always straight to the primary (schema changes take
-    # session-level locks that a transaction-mode pooler would break).
-    clients: Optional[list[str]] = None
+    # The pods that may connect besides the `usedBy` services (which go through the pooler when there is one), by
+    # their app.kubernetes.io/name: the services' migration Jobs, always straight to the primary (schema changes
+    # take session-level locks that a transaction-mode pooler would break).
     direct_clients: list[str] = field(default_factory=list)
     # How the pods read the stack's bucket when `restore` reads an archive of another stack (its credentials).
     restore_access: Optional[BackupTarget] = None
 
     @property
     def client_names(self) -> list[str]:
-        return sorted(self.clients if self.clients is not None else self.database.used_by)
+        return sorted(self.database.used_by)
 
     @property
     def pooled(self) -> bool:

@@ -11,19 +11,21 @@ from pydantic import Field, field_validator, model_validator
 
 from components.config_base import DNS_LABEL, QUANTITY, CamelModel, ContainerResources, image_tag, pinned_image
 
-# The images CloudNativePG 1.30.0 runs when a Cluster or Pooler names none (pkg/versions/versions.go of the operator
-# module: DefaultImageName, DefaultPgbouncerImage). Pinned here so that an operator upgrade cannot change the
-# PostgreSQL version under a running database; moving the operator (database_cluster.CNPG_OPERATOR_VERSION) means
-# moving these with it, deliberately.
+# The versions the local add-on installs and tools/crds was extracted from (tools/crds/SOURCE.md): the
+# Barman Cloud plugin needs CloudNativePG >= 1.26 (>= 1.27 recommended); moving either means re-extracting
+# the CRDs and re-running the tests.
+CNPG_OPERATOR_VERSION = "1.30.0"
+# The images each CloudNativePG version runs when a Cluster or Pooler names none (pkg/versions/versions.go of the
+# operator module: DefaultImageName, DefaultPgbouncerImage). Pinned here so that an operator upgrade cannot change the
+# PostgreSQL version under a running database: moving CNPG_OPERATOR_VERSION without an entry here fails at import.
 OPERATOR_DEFAULT_IMAGES = {
     "1.30.0": {
         "postgres": "ghcr.io/cloudnative-pg/postgresql:18.4-system-trixie",
         "pgbouncer": "ghcr.io/cloudnative-pg/pgbouncer:1.25.1",
     },
 }
-PINNED_OPERATOR_VERSION = "1.30.0"
-DEFAULT_POSTGRES_IMAGE = OPERATOR_DEFAULT_IMAGES[PINNED_OPERATOR_VERSION]["postgres"]
-DEFAULT_PGBOUNCER_IMAGE = OPERATOR_DEFAULT_IMAGES[PINNED_OPERATOR_VERSION]["pgbouncer"]
+DEFAULT_POSTGRES_IMAGE = OPERATOR_DEFAULT_IMAGES[CNPG_OPERATOR_VERSION]["postgres"]
+DEFAULT_PGBOUNCER_IMAGE = OPERATOR_DEFAULT_IMAGES[CNPG_OPERATOR_VERSION]["pgbouncer"]
 # PostgreSQL's own default (max_connections), which CloudNativePG keeps unless `parameters` set it.
 POSTGRES_DEFAULT_MAX_CONNECTIONS = 100
 # Connections PostgreSQL keeps for superusers and the operator's own sessions (superuser_reserved_connections

@@ -8,7 +8,8 @@ import pytest
 
 from components import addons as addons_module
 from components.addons import ClusterAddons, ClusterAddonsArgs
-from components.database_cluster import BARMAN_CLOUD_PLUGIN_VERSION, CNPG_OPERATOR_VERSION
+from components.database_cluster import BARMAN_CLOUD_PLUGIN_VERSION
+from components.database_cluster_config import CNPG_OPERATOR_VERSION
 from components.addons_config import AddonsConfig
 from tests.helpers import register, unwrap
 from tools import engine, schemas

@@ -196,3 +196,9 @@ def test_a_databases_postgresql_image_is_pinned_like_a_containers(cluster, requi
     (finding,) = findings
     assert finding.policy == "workload-image-pinned"
     assert fragment in finding.message and "databases[].imageName" in finding.message
+
+
+def test_the_components_write_the_opt_out_the_pack_reads():
+    from components import hardening
+
+    assert hardening.ALLOW_TOKEN_ANNOTATION == workload.ALLOW_TOKEN_ANNOTATION
