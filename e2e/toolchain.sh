@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Builds the real engine for `make e2e` from Go modules (nothing else is reachable): the Pulumi CLI, the
 # kubernetes provider, etcd, kube-apiserver/-controller-manager/-scheduler and kwok.
-# Binaries go to ${PLATFORM_E2E_CACHE:-$HOME/.cache/platform-e2e}/<hash of pins.env>/bin, outside the work tree;
-# a binary already there is reused. Prints the bin directory on its last line.
+# Binaries go to ${PLATFORM_E2E_CACHE:-$HOME/.cache/platform-e2e}/bin, outside the work tree; a binary already
+# there is reused while the pins it was built from (e2e/pins.env) are unchanged. Prints the bin directory on its last line.
 #
 #   e2e/toolchain.sh            build what is missing
 #   e2e/toolchain.sh --print    print the bin directory, build nothing (exit 1 when incomplete)
@@ -11,24 +11,29 @@ set -euo pipefail
 E2E_DIR="$(cd "$(dirname "$0")" && pwd)"
 # shellcheck source=pins.env
 source "$E2E_DIR/pins.env"
-PINS_HASH="$(sha256sum "$E2E_DIR/pins.env" | cut -c1-12)"
-PREFIX="${PLATFORM_E2E_CACHE:-$HOME/.cache/platform-e2e}/$PINS_HASH"
+PREFIX="${PLATFORM_E2E_CACHE:-$HOME/.cache/platform-e2e}"
 BIN="$PREFIX/bin"
 SRC="$PREFIX/src"
 LOGS="$PREFIX/logs"
-BINARIES=(pulumi pulumi-resource-kubernetes etcd kube-apiserver kube-controller-manager kube-scheduler kwok)
 
-complete() {
-  local b
-  for b in "${BINARIES[@]}"; do [[ -x "$BIN/$b" ]] || return 1; done
-  [[ -f "$BIN/kwok-stages.yaml" ]]
+# Every step: the file it makes in $BIN | the pins it is built from | the function that builds it.
+# A step is rebuilt only when its own pins change (its stamp is $BIN/.<file>.pins), so adding a tool or moving
+# one pin never rebuilds the rest. Steps are declared at the end, after their functions.
+STEPS=()
+
+stamp() { echo "$BIN/.$1.pins"; }
+
+built() {  # built NAME PINS
+  [[ -e "$BIN/$1" && -f "$(stamp "$1")" && "$(cat "$(stamp "$1")")" == "$2" ]]
 }
 
-if [[ "${1:-}" == "--print" ]]; then
-  complete || exit 1
-  echo "$BIN"
-  exit 0
-fi
+complete() {
+  local entry name pinned
+  for entry in "${STEPS[@]}"; do
+    IFS='|' read -r name pinned _ <<<"$entry"
+    built "$name" "$pinned" || return 1
+  done
+}
 
 mkdir -p "$BIN" "$SRC" "$LOGS"
 export CGO_ENABLED=0 GOFLAGS=-buildvcs=false GOTOOLCHAIN="${GOTOOLCHAIN:-local}"
@@ -45,16 +50,18 @@ module_field() {
   go mod download -json "$1" | python3 -c "import json, sys; print(json.load(sys.stdin)['$2'])"
 }
 
-step() {
-  local name="$1"; shift
-  if [[ -e "$BIN/$name" ]]; then echo "reuse  $BIN/$name"; return; fi
+step() {  # step NAME PINS FUNCTION
+  local name="$1" pinned="$2" build="$3"
+  if built "$name" "$pinned"; then echo "reuse  $BIN/$name"; return; fi
   local start=$SECONDS
   echo "build  $name (log: $LOGS/$name.log)"
-  if ! ( "$@" ) >"$LOGS/$name.log" 2>&1; then
+  rm -f "$(stamp "$name")"
+  if ! ( "$build" ) >"$LOGS/$name.log" 2>&1; then
     echo "FAILED $name after $((SECONDS - start)) s; last lines of $LOGS/$name.log:" >&2
     tail -n 25 "$LOGS/$name.log" >&2
     exit 1
   fi
+  echo "$pinned" >"$(stamp "$name")"
   echo "built  $name in $((SECONDS - start)) s"
   echo "$name $((SECONDS - start))" >>"$LOGS/build-seconds.txt"
 }
@@ -137,14 +144,28 @@ build_kwok_stages() {
   mv "$BIN/kwok-stages.yaml.tmp" "$BIN/kwok-stages.yaml"
 }
 
+STEPS=(
+  "pulumi|$PULUMI_VERSION $PULUMI_REPLACES|build_pulumi"
+  "pulumi-resource-kubernetes|$K8S_PROVIDER_MODULE_VERSION $K8S_PROVIDER_SDK_VERSION $K8S_PROVIDER_VERSION|build_kubernetes_provider"
+  "etcd|$ETCD_VERSION|build_etcd"
+  # One step makes all three control-plane binaries (they share one dependency graph).
+  "kube-scheduler|$KUBERNETES_VERSION|build_kubernetes"
+  "kwok|$KWOK_VERSION|build_kwok"
+  "kwok-stages.yaml|$KWOK_VERSION|build_kwok_stages"
+)
+
+if [[ "${1:-}" == "--print" ]]; then
+  complete || exit 1
+  echo "$BIN"
+  exit 0
+fi
+
+mkdir -p "$BIN" "$SRC" "$LOGS"
 start=$SECONDS
-step pulumi build_pulumi
-step pulumi-resource-kubernetes build_kubernetes_provider
-step etcd build_etcd
-# One step makes all three control-plane binaries (they share one dependency graph).
-step kube-scheduler build_kubernetes
-step kwok build_kwok
-step kwok-stages.yaml build_kwok_stages
+for entry in "${STEPS[@]}"; do
+  IFS='|' read -r name pinned build <<<"$entry"
+  step "$name" "$pinned" "$build"
+done
 complete
 echo "toolchain ready in $((SECONDS - start)) s"
 echo "$BIN"
