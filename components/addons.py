@@ -36,6 +36,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 
+from components import readiness
 from components.database_cluster import BARMAN_CLOUD_PLUGIN_VERSION
 from components.database_cluster_config import CNPG_OPERATOR_VERSION
 from components.addons_config import AddonsConfig
@@ -87,7 +88,7 @@ class ClusterAddons(pulumi.ComponentResource):
 
         if addons.gateway_controller:
             gateway = self._release(f"{name}-envoy-gateway", "envoy-gateway", ENVOY_GATEWAY, args.gateway_namespace, {})
-            gateway_class = k8s.apiextensions.CustomResource(
+            gateway_class = readiness.custom_resource(
                 f"{name}-gateway-class",
                 api_version="gateway.networking.k8s.io/v1",
                 kind="GatewayClass",

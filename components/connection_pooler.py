@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components import hardening
+from components import hardening, readiness
 from components.database_cluster_config import CnpgSettings, PoolerConfig, pooler_name
 
 POOLER_NAME_LABEL = "cnpg.io/poolerName"
@@ -74,7 +74,7 @@ class ConnectionPooler(pulumi.ComponentResource):
                 **({"annotations": annotations} if annotations else {}),
             }
 
-        self.pooler = k8s.apiextensions.CustomResource(
+        self.pooler = readiness.custom_resource(
             f"{name}-pooler",
             api_version="postgresql.cnpg.io/v1",
             kind="Pooler",
@@ -117,7 +117,7 @@ class ConnectionPooler(pulumi.ComponentResource):
                 spec={"maxUnavailable": 1, "selector": pooler_pods(args.cluster_name)},
                 opts=child,
             )
-        k8s.apiextensions.CustomResource(
+        readiness.custom_resource(
             f"{name}-pod-monitor",
             api_version="monitoring.coreos.com/v1",
             kind="PodMonitor",

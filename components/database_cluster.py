@@ -32,7 +32,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 
-from components import hardening
+from components import hardening, readiness
 from components.config_base import PRIVATE_IPV4_RANGES
 from components.hardening import EGRESS_REASON_ANNOTATION, IRSA_ANNOTATION
 from components.app_service import SecretRef
@@ -275,7 +275,7 @@ class DatabaseCluster(pulumi.ComponentResource):
             if source_store is not None:
                 depends.append(source_store)
 
-        self.cluster = k8s.apiextensions.CustomResource(
+        self.cluster = readiness.custom_resource(
             f"{name}-cluster",
             api_version=CNPG_API_VERSION,
             kind="Cluster",
@@ -285,7 +285,7 @@ class DatabaseCluster(pulumi.ComponentResource):
         )
 
         if args.backup is not None:
-            k8s.apiextensions.CustomResource(
+            readiness.custom_resource(
                 f"{name}-scheduled-backup",
                 api_version=CNPG_API_VERSION,
                 kind="ScheduledBackup",
@@ -303,7 +303,7 @@ class DatabaseCluster(pulumi.ComponentResource):
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[self.cluster]),
             )
 
-        k8s.apiextensions.CustomResource(
+        readiness.custom_resource(
             f"{name}-pod-monitor",
             api_version=POD_MONITOR_API_VERSION,
             kind="PodMonitor",
@@ -557,7 +557,7 @@ class DatabaseCluster(pulumi.ComponentResource):
         spec: dict[str, Any] = {"configuration": configuration}
         if retention_days is not None:
             spec["retentionPolicy"] = f"{retention_days}d"
-        return k8s.apiextensions.CustomResource(
+        return readiness.custom_resource(
             resource_name,
             api_version=OBJECT_STORE_API_VERSION,
             kind="ObjectStore",

@@ -43,7 +43,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components import hardening
+from components import hardening, readiness
 from components.ingress_config import IngressConfig, PublicHost
 
 CERT_MANAGER_API_VERSION = "cert-manager.io/v1"
@@ -123,7 +123,7 @@ class Ingress(pulumi.ComponentResource):
         return {"name": object_name, "namespace": self._args.namespace, "labels": dict(self._labels)}
 
     def _custom(self, resource_name: str, api_version: str, kind: str, object_name: str, spec: dict, depends_on=None):
-        return k8s.apiextensions.CustomResource(
+        return readiness.custom_resource(
             resource_name,
             api_version=api_version,
             kind=kind,

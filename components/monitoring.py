@@ -35,7 +35,7 @@ from decimal import Decimal
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components import hardening
+from components import hardening, readiness
 from components.app_service import METRICS_PORT_NAME
 from components.app_service_config import ServiceConfig
 from components.monitoring_config import UNROUTED_RECEIVER, AlertingConfig, AlertReceiver, MonitoringConfig
@@ -162,7 +162,7 @@ class Monitoring(pulumi.ComponentResource):
         for service in args.services:
             if service.metrics is None:
                 continue
-            k8s.apiextensions.CustomResource(
+            readiness.custom_resource(
                 f"{name}-{service.name}-service-monitor",
                 api_version=MONITORING_API_VERSION,
                 kind="ServiceMonitor",
@@ -195,7 +195,7 @@ class Monitoring(pulumi.ComponentResource):
 
         groups = [group for group in (self._workload_rules(), self._service_rules(), self._database_rules()) if group["rules"]]
         self.alert_names = sorted({rule["alert"] for group in groups for rule in group["rules"]})
-        k8s.apiextensions.CustomResource(
+        readiness.custom_resource(
             f"{name}-rules",
             api_version=MONITORING_API_VERSION,
             kind="PrometheusRule",
@@ -236,7 +236,7 @@ class Monitoring(pulumi.ComponentResource):
             },
             opts=pulumi.ResourceOptions(parent=self),
         )
-        k8s.apiextensions.CustomResource(
+        readiness.custom_resource(
             f"{name}-alert-routing",
             api_version=ALERTING_API_VERSION,
             kind="AlertmanagerConfig",
