@@ -267,8 +267,11 @@ def scrub_rendered_secrets(render_dir: Path) -> None:
 
 
 # The API server refuses CRDs in *.k8s.io groups without this upstream approval annotation (tools/crds keeps
-# only the schemas); the value is the one upstream's Gateway API CRDs carry.
-CRD_ANNOTATIONS = {"gateway.networking.k8s.io": {"api-approved.kubernetes.io": "https://github.com/kubernetes-sigs/gateway-api/pull/2466"}}
+# only the schemas); the value is the one upstream's CRDs carry (Gateway API's; the VPA's, deploy/vpa-v1-crd-gen.yaml).
+CRD_ANNOTATIONS = {
+    "gateway.networking.k8s.io": {"api-approved.kubernetes.io": "https://github.com/kubernetes-sigs/gateway-api/pull/2466"},
+    "autoscaling.k8s.io": {"api-approved.kubernetes.io": "https://github.com/kubernetes/kubernetes/pull/63797"},
+}
 
 
 def crd_objects() -> list[dict[str, Any]]:

@@ -508,10 +508,49 @@ CRD_OBJECTS = {
             ]
         },
     },
+    "ScaledObject": {
+        "apiVersion": "keda.sh/v1alpha1",
+        "kind": "ScaledObject",
+        "metadata": {"name": "analytics", "namespace": "shop"},
+        "spec": {
+            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "analytics"},
+            "minReplicaCount": 2,
+            "maxReplicaCount": 10,
+            "fallback": {"failureThreshold": 3, "replicas": 4},
+            "triggers": [
+                {
+                    "type": "postgresql",
+                    "metadata": {"query": "SELECT count(*) FROM jobs", "targetQueryValue": "20"},
+                    "authenticationRef": {"name": "analytics"},
+                }
+            ],
+        },
+    },
+    "TriggerAuthentication": {
+        "apiVersion": "keda.sh/v1alpha1",
+        "kind": "TriggerAuthentication",
+        "metadata": {"name": "analytics", "namespace": "shop"},
+        "spec": {"secretTargetRef": [{"parameter": "connection", "name": "orders-app", "key": "uri"}]},
+    },
+    "VerticalPodAutoscaler": {
+        "apiVersion": "autoscaling.k8s.io/v1",
+        "kind": "VerticalPodAutoscaler",
+        "metadata": {"name": "web", "namespace": "shop"},
+        "spec": {
+            "targetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"},
+            "updatePolicy": {"updateMode": "Off"},
+            "resourcePolicy": {"containerPolicies": [{"containerName": "web", "maxAllowed": {"cpu": "1", "memory": "1Gi"}}]},
+        },
+    },
 }
 
 # kind -> (where to break the valid object, the bad value or DELETE, the error path, a fragment of the message)
 CRD_BREAKAGES = {
+    "ScaledObject": (("spec", "triggers", 0, "type"), DELETE, "spec.triggers[0]", "'type' is a required property"),
+    "TriggerAuthentication": (
+        ("spec", "secretTargetRef", 0, "key"), DELETE, "spec.secretTargetRef[0]", "'key' is a required property"
+    ),
+    "VerticalPodAutoscaler": (("spec", "updatePolicy", "updateMode"), "Sometimes", "spec.updatePolicy.updateMode", "is not one of"),
     "AlertmanagerConfig": (
         ("spec", "muteTimeIntervals", 0, "timeIntervals", 0, "weekdays", 0), "someday",
         "spec.muteTimeIntervals[0].timeIntervals[0].weekdays[0]", "does not match",
@@ -567,7 +606,7 @@ def test_every_served_crd_version_is_known_and_its_schema_is_valid_json_schema()
             assert schemas.is_known_kind(f"{crd['group']}/{version}", crd["kind"])
             jsonschema.Draft202012Validator.check_schema(schemas.crd_json_schema(openapi_schema))
             served += 1
-    assert served == 20  # 16 CRDs; Gateway API's four also serve v1beta1
+    assert served == 23  # 19 CRDs; Gateway API's four also serve v1beta1
 
 
 def test_custom_resource_unknown_field_at_the_top_level_is_rejected():

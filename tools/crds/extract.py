@@ -2,8 +2,9 @@
 
 Usage: python tools/crds/extract.py CRD_DIR [OUT_DIR]
 
-CRD_DIR holds <group>/<plural>.yaml files, each a CustomResourceDefinition copied verbatim from upstream
-(see SOURCE.md). For each one this writes OUT_DIR/<group>/<plural>.json (OUT_DIR defaults to this folder):
+CRD_DIR holds <group>/<name>.yaml files, each copied verbatim from upstream (see SOURCE.md): one
+CustomResourceDefinition, or several as YAML documents (the VPA ships its CRDs in one file). For each CRD this writes
+OUT_DIR/<group>/<plural>.json (OUT_DIR defaults to this folder), with the SHA-256 of the whole file it came from:
 
     {"group": ..., "kind": ..., "plural": ..., "scope": ..., "source_sha256": ...,
      "versions": {"<served version>": <openAPIV3Schema>, ...}}
@@ -51,9 +52,23 @@ def without_descriptions(schema: Any) -> Any:
 
 
 def extract(crd_text: str) -> dict[str, Any]:
+    """The one CustomResourceDefinition of a single-document file."""
     crd = kube_yaml.load(crd_text)
-    if crd.get("kind") != "CustomResourceDefinition":
-        raise ValueError(f"not a CustomResourceDefinition: kind {crd.get('kind')!r}")
+    if not isinstance(crd, dict) or crd.get("kind") != "CustomResourceDefinition":
+        raise ValueError(f"not a CustomResourceDefinition: kind {crd.get('kind') if isinstance(crd, dict) else crd!r}")
+    return _schemas(crd, crd_text)
+
+
+def extract_all(crd_text: str) -> list[dict[str, Any]]:
+    """Every CustomResourceDefinition of a file with one or more YAML documents (empty documents skipped)."""
+    documents = [document for document in kube_yaml.load_all(crd_text) if document is not None]
+    crds = [document for document in documents if isinstance(document, dict) and document.get("kind") == "CustomResourceDefinition"]
+    if not crds or len(crds) != len(documents):
+        raise ValueError("expected only CustomResourceDefinition documents")
+    return [_schemas(crd, crd_text) for crd in crds]
+
+
+def _schemas(crd: dict[str, Any], crd_text: str) -> dict[str, Any]:
     spec = crd["spec"]
     return {
         "group": spec["group"],
@@ -76,12 +91,12 @@ def main(argv: list[str]) -> int:
     crd_dir = Path(argv[0])
     out_dir = Path(argv[1]) if len(argv) == 2 else HERE
     for crd_file in sorted(crd_dir.glob("*/*.yaml")):
-        extracted = extract(crd_file.read_text())
-        target = out_dir / extracted["group"] / f"{extracted['plural']}.json"
-        target.parent.mkdir(parents=True, exist_ok=True)
-        # Indented and key-sorted so that re-extracting a newer upstream CRD gives a reviewable diff.
-        target.write_text(json.dumps(extracted, indent=1, sort_keys=True) + "\n")
-        print(f"{crd_file} -> {target}")
+        for extracted in extract_all(crd_file.read_text()):
+            target = out_dir / extracted["group"] / f"{extracted['plural']}.json"
+            target.parent.mkdir(parents=True, exist_ok=True)
+            # Indented and key-sorted so that re-extracting a newer upstream CRD gives a reviewable diff.
+            target.write_text(json.dumps(extracted, indent=1, sort_keys=True) + "\n")
+            print(f"{crd_file} -> {target}")
     return 0
 
 

@@ -1,0 +1,64 @@
+"""The autoscalers' CRDs in tools/crds (KEDA's ScaledObject and TriggerAuthentication, the VPA): extracted from their
+Go modules with tools/crds/extract.py, which also reads the VPA's multi-document file."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+CRD_DIR = Path(__file__).resolve().parents[1] / "tools" / "crds"
+SOURCE = (CRD_DIR / "SOURCE.md").read_text()
+
+
+def _extract_module():
+    spec = importlib.util.spec_from_file_location("crd_extract", CRD_DIR / "extract.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _crd(group: str, kind: str, plural: str, version: str = "v1") -> str:
+    return (
+        "apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\n"
+        f"metadata: {{name: {plural}.{group}}}\n"
+        f"spec:\n  group: {group}\n  scope: Namespaced\n  names: {{kind: {kind}, plural: {plural}}}\n"
+        f"  versions:\n  - name: {version}\n    served: true\n    storage: true\n"
+        "    schema: {openAPIV3Schema: {type: object, description: dropped, properties: {spec: {type: object}}}}\n"
+        "  - name: v0\n    served: false\n    storage: false\n    schema: {openAPIV3Schema: {type: object}}\n"
+    )
+
+
+def test_extract_reads_every_crd_of_a_multi_document_file(tmp_path):
+    text = _crd("autoscaling.k8s.io", "A", "as") + "---\n" + _crd("autoscaling.k8s.io", "B", "bs") + "---\n"
+    (tmp_path / "in" / "autoscaling.k8s.io").mkdir(parents=True)
+    (tmp_path / "in" / "autoscaling.k8s.io" / "both.yaml").write_text(text)
+    assert _extract_module().main([str(tmp_path / "in"), str(tmp_path / "out")]) == 0
+    written = {path.name: json.loads(path.read_text()) for path in (tmp_path / "out" / "autoscaling.k8s.io").glob("*.json")}
+    assert set(written) == {"as.json", "bs.json"}
+    assert written["bs.json"]["kind"] == "B"
+    assert written["as.json"]["source_sha256"] == hashlib.sha256(text.encode()).hexdigest()
+    # Only served versions, without descriptions.
+    assert written["as.json"]["versions"] == {"v1": {"type": "object", "properties": {"spec": {"type": "object"}}}}
+
+
+def test_extract_refuses_a_file_with_a_document_that_is_no_crd(tmp_path):
+    with pytest.raises(ValueError, match="only CustomResourceDefinition"):
+        _extract_module().extract_all(_crd("keda.sh", "A", "as") + "---\napiVersion: v1\nkind: ConfigMap\n")
+
+
+@pytest.mark.parametrize(
+    "path, kind, version",
+    [
+        ("keda.sh/scaledobjects.json", "ScaledObject", "v1alpha1"),
+        ("keda.sh/triggerauthentications.json", "TriggerAuthentication", "v1alpha1"),
+        ("autoscaling.k8s.io/verticalpodautoscalers.json", "VerticalPodAutoscaler", "v1"),
+    ],
+)
+def test_autoscaler_crds_are_there_with_their_provenance(path, kind, version):
+    crd = json.loads((CRD_DIR / path).read_text())
+    assert crd["kind"] == kind and version in crd["versions"]
+    assert crd["source_sha256"] in SOURCE  # the file it came from is named in SOURCE.md
