@@ -84,6 +84,17 @@ CONTRACTS: dict[tuple[str, str], Readiness] = {
     ("monitoring.coreos.com/v1", "PodMonitor"): Readiness(not_awaited=_MONITORING_CONFIG),
     ("monitoring.coreos.com/v1", "PrometheusRule"): Readiness(not_awaited=_MONITORING_CONFIG),
     ("monitoring.coreos.com/v1alpha1", "AlertmanagerConfig"): Readiness(not_awaited=_MONITORING_CONFIG),
+    # KEDA sets Ready=True once it built every trigger's scaler (its source answered, the TriggerAuthentication's
+    # Secrets exist) and made its HPA; a typo in a query or a missing Secret key fails `pulumi up` here.
+    ("keda.sh/v1alpha1", "ScaledObject"): Readiness(_condition("Ready"), 300),
+    ("keda.sh/v1alpha1", "TriggerAuthentication"): Readiness(
+        not_awaited="has no conditions (its status only lists the ScaledObjects using it); KEDA reads it when it builds "
+        "a scaler, so a Secret or key it cannot read turns the ScaledObject's Ready condition False, which is awaited"
+    ),
+    ("autoscaling.k8s.io/v1", "VerticalPodAutoscaler"): Readiness(
+        not_awaited="its RecommendationProvided condition needs hours of the pods' usage first; until then the VPA only "
+        "lacks a recommendation (an applying VPA then leaves the pods' requests as they are), nothing waits on it"
+    ),
 }
 
 

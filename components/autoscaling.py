@@ -1,0 +1,262 @@
+"""A workload's autoscalers: our HorizontalPodAutoscaler, or a KEDA ScaledObject with a TriggerAuthentication per
+trigger that needs credentials, and a VerticalPodAutoscaler.
+
+`render_autoscalers` is called by the component that owns the workload (AppService), and every object it makes is
+that component's child. The specs are plain functions of the config (tests read them without an engine).
+
+Decisions worth knowing:
+
+- Our HPA or KEDA, never both (components/autoscaling_config.py refuses it): KEDA makes an HPA of its own for the
+  ScaledObject, and two HPAs on one Deployment fight over its replicas. Either way the Deployment leaves `replicas`
+  unset (AppService), so `pulumi up` never resets what the autoscaler chose.
+- The scale-down stabilisation window is always written out (five minutes unless configured), for KEDA through its
+  HPA's `advanced.horizontalPodAutoscalerConfig.behavior`: a preview shows how slowly pods go away.
+- Credentials reach KEDA only through TriggerAuthentication `secretTargetRef`s to Secrets other components own (a
+  database's credentials Secret): never in trigger metadata, which anyone who reads the ScaledObject sees.
+- A trigger type is one model in autoscaling_config (KedaTrigger) and one renderer in TRIGGER_RENDERERS here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Optional
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components import readiness
+from components.autoscaling_config import (
+    Autoscaling,
+    CronTrigger,
+    PostgresqlTrigger,
+    PrometheusTrigger,
+    ResourceTrigger,
+    ScalingBehavior,
+    ScalingRules,
+    VerticalScaling,
+)
+
+KEDA_API_VERSION = "keda.sh/v1alpha1"
+VPA_API_VERSION = "autoscaling.k8s.io/v1"
+# recommend only records (Off); auto is the VPA's Recreate (its deprecated "Auto" means the same): evict to apply.
+VPA_UPDATE_MODES = {"recommend": "Off", "initial": "Initial", "auto": "Recreate"}
+
+
+@dataclass(frozen=True)
+class ScaleTarget:
+    """The workload scaled: a Deployment (web, worker) or, for a VPA only, a CronJob; and its container."""
+
+    name: str
+    container: str
+    kind: str = "Deployment"
+    api_version: str = "apps/v1"
+
+    @property
+    def ref(self) -> dict[str, str]:
+        return {"apiVersion": self.api_version, "kind": self.kind, "name": self.name}
+
+
+@dataclass(frozen=True)
+class SecretKey:
+    """A key of a Secret in the workload's namespace."""
+
+    name: str
+    key: str
+
+
+@dataclass
+class AutoscalersArgs:
+    target: ScaleTarget
+    namespace: str
+    labels: dict[str, str]
+    autoscaling: Optional[Autoscaling] = None
+    vertical: Optional[VerticalScaling] = None
+    # A backing service (database) name -> the Secret key holding a connection string to it that KEDA can use.
+    connection_secrets: dict[str, SecretKey] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RenderedTrigger:
+    trigger: dict[str, Any]  # the ScaledObject's triggers[] entry, without authenticationRef
+    secret_refs: list[dict[str, str]] = field(default_factory=list)  # TriggerAuthentication secretTargetRef entries
+
+
+# --- pure specs ---------------------------------------------------------------------------------------------
+
+
+def _rules(rules: ScalingRules) -> dict[str, Any]:
+    spec: dict[str, Any] = {"stabilizationWindowSeconds": rules.stabilization_window_seconds}
+    if rules.max_percent_per_minute is not None:
+        spec["policies"] = [{"type": "Percent", "value": rules.max_percent_per_minute, "periodSeconds": 60}]
+    return spec
+
+
+def behavior_spec(behavior: ScalingBehavior) -> dict[str, Any]:
+    spec = {"scaleDown": _rules(behavior.scale_down)}
+    if behavior.scale_up is not None:
+        spec["scaleUp"] = _rules(behavior.scale_up)
+    return spec
+
+
+def hpa_spec(target: ScaleTarget, autoscaling: Autoscaling) -> dict[str, Any]:
+    return {
+        "scaleTargetRef": target.ref,
+        "minReplicas": autoscaling.min_replicas,
+        "maxReplicas": autoscaling.max_replicas,
+        "metrics": [
+            {
+                "type": "Resource",
+                "resource": {"name": resource, "target": {"type": "Utilization", "averageUtilization": percent}},
+            }
+            for resource, percent in sorted(autoscaling.hpa_targets.items())
+        ],
+        "behavior": behavior_spec(autoscaling.behavior),
+    }
+
+
+def _number(value: float) -> str:
+    """KEDA's trigger metadata are strings: 100.0 -> "100", 0.5 -> "0.5"."""
+    return str(int(value)) if float(value).is_integer() else str(value)
+
+
+def _optional(name: str, value: Optional[float]) -> dict[str, str]:
+    return {} if value is None else {name: _number(value)}
+
+
+def _prometheus(trigger: PrometheusTrigger, args: AutoscalersArgs) -> RenderedTrigger:
+    metadata = {"serverAddress": trigger.server_address, "query": trigger.query, "threshold": _number(trigger.threshold)}
+    return RenderedTrigger({"type": "prometheus", "metadata": {**metadata, **_optional("activationThreshold", trigger.activation_threshold)}})
+
+
+def _cron(trigger: CronTrigger, args: AutoscalersArgs) -> RenderedTrigger:
+    metadata = {"timezone": trigger.timezone, "start": trigger.start, "end": trigger.end, "desiredReplicas": str(trigger.desired_replicas)}
+    return RenderedTrigger({"type": "cron", "metadata": metadata})
+
+
+def _postgresql(trigger: PostgresqlTrigger, args: AutoscalersArgs) -> RenderedTrigger:
+    secret = args.connection_secrets.get(trigger.database)
+    if secret is None:  # the stack config refuses a database the service does not use
+        raise ValueError(f"no connection Secret for database '{trigger.database}' in AutoscalersArgs.connection_secrets")
+    metadata = {"query": trigger.query, "targetQueryValue": _number(trigger.target_query_value)}
+    metadata.update(_optional("activationTargetQueryValue", trigger.activation_target_query_value))
+    return RenderedTrigger(
+        {"type": "postgresql", "metadata": metadata},
+        # The whole connection string (host, port, user, password, database, sslmode) from the database's Secret.
+        [{"parameter": "connection", "name": secret.name, "key": secret.key}],
+    )
+
+
+def _resource(trigger: ResourceTrigger, args: AutoscalersArgs) -> RenderedTrigger:
+    return RenderedTrigger({"type": trigger.type, "metricType": "Utilization", "metadata": {"value": str(trigger.utilization_percent)}})
+
+
+# trigger type -> renderer; a new trigger type adds its model to autoscaling_config.KedaTrigger and a renderer here.
+TRIGGER_RENDERERS: dict[str, Callable[[Any, AutoscalersArgs], RenderedTrigger]] = {
+    "prometheus": _prometheus,
+    "cron": _cron,
+    "postgresql": _postgresql,
+    "cpu": _resource,
+    "memory": _resource,
+}
+
+
+def trigger_authentication_name(target: ScaleTarget, index: int) -> str:
+    return f"{target.name}-trigger-{index}"
+
+
+def keda_specs(args: AutoscalersArgs) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+    """The ScaledObject's spec and the TriggerAuthentications' specs by name (one per trigger with credentials)."""
+    autoscaling = args.autoscaling
+    keda = autoscaling.keda
+    triggers, authentications = [], {}
+    for index, trigger in enumerate(keda.triggers):
+        rendered = TRIGGER_RENDERERS[trigger.type](trigger, args)
+        entry = dict(rendered.trigger)
+        if rendered.secret_refs:
+            name = trigger_authentication_name(args.target, index)
+            authentications[name] = {"secretTargetRef": rendered.secret_refs}
+            entry["authenticationRef"] = {"name": name}
+        triggers.append(entry)
+    spec: dict[str, Any] = {
+        "scaleTargetRef": {"apiVersion": args.target.api_version, "kind": args.target.kind, "name": args.target.name},
+        "minReplicaCount": autoscaling.min_replicas,
+        "maxReplicaCount": autoscaling.max_replicas,
+        "pollingInterval": keda.polling_interval_seconds,
+        "cooldownPeriod": keda.cooldown_period_seconds,
+        "advanced": {"horizontalPodAutoscalerConfig": {"behavior": behavior_spec(autoscaling.behavior)}},
+        "triggers": triggers,
+    }
+    if keda.scale_to_zero:
+        spec["idleReplicaCount"] = 0  # zero while no trigger is active; minReplicaCount as soon as one is
+    if keda.fallback is not None:
+        spec["fallback"] = {"failureThreshold": keda.fallback.failure_threshold, "replicas": keda.fallback.replicas}
+    return spec, authentications
+
+
+def vpa_spec(target: ScaleTarget, vertical: VerticalScaling) -> dict[str, Any]:
+    policy: dict[str, Any] = {"containerName": target.container, "controlledResources": list(vertical.controlled_resources)}
+    for key, amounts in (("minAllowed", vertical.min_allowed), ("maxAllowed", vertical.max_allowed)):
+        if amounts is not None:
+            policy[key] = {"cpu": amounts.cpu, "memory": amounts.memory}
+    return {
+        "targetRef": target.ref,
+        "updatePolicy": {"updateMode": VPA_UPDATE_MODES[vertical.mode]},
+        "resourcePolicy": {"containerPolicies": [policy]},
+    }
+
+
+# --- the resources ------------------------------------------------------------------------------------------
+
+
+def render_autoscalers(name: str, args: AutoscalersArgs, parent: pulumi.Resource) -> list[pulumi.Resource]:
+    """The HPA or the ScaledObject (+ TriggerAuthentications), and the VPA, as children of `parent`."""
+    child = pulumi.ResourceOptions(parent=parent)
+
+    def metadata(object_name: str) -> dict[str, Any]:
+        return {"name": object_name, "namespace": args.namespace, "labels": dict(args.labels)}
+
+    made: list[pulumi.Resource] = []
+    autoscaling = args.autoscaling
+    if autoscaling is not None and autoscaling.keda is None:
+        made.append(
+            k8s.autoscaling.v2.HorizontalPodAutoscaler(
+                f"{name}-hpa", metadata=metadata(args.target.name), spec=hpa_spec(args.target, autoscaling), opts=child
+            )
+        )
+    elif autoscaling is not None:
+        spec, authentications = keda_specs(args)
+        made_authentications = [
+            readiness.custom_resource(
+                f"{name}-{auth_name}",
+                api_version=KEDA_API_VERSION,
+                kind="TriggerAuthentication",
+                metadata=metadata(auth_name),
+                spec=auth_spec,
+                opts=child,
+            )
+            for auth_name, auth_spec in authentications.items()
+        ]
+        made += made_authentications
+        made.append(
+            readiness.custom_resource(
+                f"{name}-scaled-object",
+                api_version=KEDA_API_VERSION,
+                kind="ScaledObject",
+                metadata=metadata(args.target.name),
+                spec=spec,
+                # KEDA reads the TriggerAuthentications when it builds the scalers: they come first.
+                opts=pulumi.ResourceOptions(parent=parent, depends_on=made_authentications),
+            )
+        )
+    if args.vertical is not None:
+        made.append(
+            readiness.custom_resource(
+                f"{name}-vpa",
+                api_version=VPA_API_VERSION,
+                kind="VerticalPodAutoscaler",
+                metadata=metadata(args.target.name),
+                spec=vpa_spec(args.target, args.vertical),
+                opts=child,
+            )
+        )
+    return made
