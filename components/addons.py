@@ -2,8 +2,9 @@
 
 `pulumi up --stack local` on a fresh kind cluster works because this installs, when the stack asks for them
 (`addons:`), pinned Helm releases of cert-manager, the CloudNativePG operator with its Barman Cloud plugin,
-Envoy Gateway (with its GatewayClass) and kube-prometheus-stack. Staging and prod expect their cluster's
-owners to have installed them (README, "Cluster add-ons"); the stack config refuses `addons` there.
+Envoy Gateway (with its GatewayClass), kube-prometheus-stack, KEDA and the Vertical Pod Autoscaler. Staging and
+prod expect their cluster's owners to have installed them (README, "Cluster add-ons"); the stack config refuses
+`addons` there.
 
 Decisions worth knowing:
 
@@ -20,7 +21,9 @@ Decisions worth knowing:
 - Order: cert-manager comes after Envoy Gateway (its Gateway API support needs the CRDs at start), the
   Barman Cloud plugin after cert-manager and CloudNativePG (its TLS certificates and its CRD owner).
   Components that use the CRDs depend on the releases through `ingress_dependencies`,
-  `monitoring_dependencies` and `database_dependencies`.
+  `monitoring_dependencies`, `database_dependencies` and `autoscaling_dependencies`.
+- KEDA and the VPA are the versions tools/crds holds their CRDs from (components.autoscaling KEDA_VERSION and
+  VPA_VERSION): the offline preview validates ScaledObjects and VPAs against what these releases install.
 - Grafana's admin password is generated (pulumi-random) and reaches Grafana through a Secret the chart
   reads (`grafana.admin.existingSecret`), never through the release's values: a secret inside `values`
   would make Pulumi hide all of them in every preview. So the monitoring namespace is created here (with
@@ -40,6 +43,7 @@ from components import readiness
 from components.database_cluster import BARMAN_CLOUD_PLUGIN_VERSION
 from components.database_cluster_config import CNPG_OPERATOR_VERSION
 from components.addons_config import AddonsConfig
+from components.autoscaling import KEDA_VERSION, VPA_CHART_VERSION, VPA_VERSION
 
 
 @dataclass(frozen=True)
@@ -57,6 +61,8 @@ CNPG_OPERATOR = Chart("cloudnative-pg", "0.29.0", "https://cloudnative-pg.github
 # The chart's own default plugin version differs; the image tags are set to the one DatabaseCluster targets.
 BARMAN_CLOUD = Chart("plugin-barman-cloud", "0.7.1", "https://cloudnative-pg.github.io/charts", f"v{BARMAN_CLOUD_PLUGIN_VERSION}")
 ENVOY_GATEWAY = Chart("oci://docker.io/envoyproxy/gateway-helm", "v1.8.4", None, "v1.8.4")
+KEDA = Chart("keda", KEDA_VERSION, "https://kedacore.github.io/charts", f"v{KEDA_VERSION}")
+VPA = Chart("vertical-pod-autoscaler", VPA_CHART_VERSION, "https://kubernetes.github.io/autoscaler", VPA_VERSION)
 KUBE_PROMETHEUS_STACK = Chart("kube-prometheus-stack", "88.6.0", "https://prometheus-community.github.io/helm-charts", "88.6.0")
 
 CERT_MANAGER_NAMESPACE = "cert-manager"
@@ -73,17 +79,21 @@ class ClusterAddonsArgs:
     monitor_selector_labels: Optional[dict[str, str]] = None  # the stack's monitoring.selectorLabels
     cnpg_namespace: str = "cnpg-system"  # the stack's cnpg.operatorNamespace
     cert_manager_gateway_api: bool = True  # cert-manager solves ACME HTTP-01 through Gateways
+    keda_namespace: str = "keda"
+    vpa_namespace: str = "vpa-system"
 
 
 class ClusterAddons(pulumi.ComponentResource):
     ingress_dependencies: list[pulumi.Resource]
     monitoring_dependencies: list[pulumi.Resource]
     database_dependencies: list[pulumi.Resource]
+    autoscaling_dependencies: list[pulumi.Resource]
 
     def __init__(self, name: str, args: ClusterAddonsArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("platform:addons:ClusterAddons", name, None, opts)
         addons = args.addons
         self.ingress_dependencies, self.monitoring_dependencies, self.database_dependencies = [], [], []
+        self.autoscaling_dependencies = []
         gateway = cert_manager = operator = None
 
         if addons.gateway_controller:
@@ -133,6 +143,13 @@ class ClusterAddons(pulumi.ComponentResource):
             self.monitoring_dependencies.append(self._kube_prometheus_stack(name, args))
             # Each DatabaseCluster makes a PodMonitor: its CRD comes with kube-prometheus-stack.
             self.database_dependencies += self.monitoring_dependencies
+
+        if addons.keda:
+            self.autoscaling_dependencies.append(self._release(f"{name}-keda", "keda", KEDA, args.keda_namespace, {}))
+        if addons.vpa:
+            # The chart's defaults: recommender, updater and admission controller (for modes initial and auto), the
+            # CRDs, and a self-signed certificate for the admission webhook.
+            self.autoscaling_dependencies.append(self._release(f"{name}-vpa", "vpa", VPA, args.vpa_namespace, {}))
 
         self.register_outputs({})
 

@@ -11,7 +11,9 @@ class AddonsConfig(CamelModel):
     cnpg: bool = False  # the CloudNativePG operator and its Barman Cloud plugin
     gateway_controller: bool = False  # Envoy Gateway and its GatewayClass
     kube_prometheus_stack: bool = False
+    keda: bool = False  # KEDA, for services' autoscaling.keda (ScaledObjects)
+    vpa: bool = False  # the Vertical Pod Autoscaler, for services' `vertical`
 
     @property
     def any(self) -> bool:
-        return self.cert_manager or self.cnpg or self.gateway_controller or self.kube_prometheus_stack
+        return self.cert_manager or self.cnpg or self.gateway_controller or self.kube_prometheus_stack or self.keda or self.vpa

@@ -36,6 +36,10 @@ from components.autoscaling_config import (
     VerticalScaling,
 )
 
+# The versions tools/crds holds the CRDs of (from their Go modules, tools/crds/SOURCE.md) and the local add-ons install.
+KEDA_VERSION = "2.21.0"  # the kedacore/keda chart's version is KEDA's
+VPA_VERSION = "1.8.1"
+VPA_CHART_VERSION = "0.13.0"  # charts/vertical-pod-autoscaler/Chart.yaml in the module at VPA_VERSION
 KEDA_API_VERSION = "keda.sh/v1alpha1"
 VPA_API_VERSION = "autoscaling.k8s.io/v1"
 # recommend only records (Off); auto is the VPA's Recreate (its deprecated "Auto" means the same): evict to apply.

@@ -62,3 +62,30 @@ def test_autoscaler_crds_are_there_with_their_provenance(path, kind, version):
     crd = json.loads((CRD_DIR / path).read_text())
     assert crd["kind"] == kind and version in crd["versions"]
     assert crd["source_sha256"] in SOURCE  # the file it came from is named in SOURCE.md
+
+
+def test_the_local_add_ons_install_the_versions_the_crds_come_from():
+    from components import autoscaling
+    from components.addons import KEDA, VPA, ClusterAddons, ClusterAddonsArgs
+    from components.addons_config import AddonsConfig
+    from tests.helpers import register
+
+    assert f"github.com/kedacore/keda/v2@v{autoscaling.KEDA_VERSION}" in SOURCE
+    assert f"k8s.io/autoscaler/vertical-pod-autoscaler@v{autoscaling.VPA_VERSION}" in SOURCE
+    assert (KEDA.version, KEDA.app_version) == (autoscaling.KEDA_VERSION, f"v{autoscaling.KEDA_VERSION}")
+    assert VPA.app_version == autoscaling.VPA_VERSION
+    addons = AddonsConfig(keda=True, vpa=True)
+    assert addons.any and not AddonsConfig().any
+    holder = {}
+
+    def program():
+        holder["addons"] = ClusterAddons("addons", ClusterAddonsArgs(addons=addons, keda_namespace="autoscalers"))
+
+    resources = register(program)
+    releases = {r.inputs["name"]: r.inputs for r in resources if r.type == "kubernetes:helm.sh/v3:Release"}
+    assert {name: (inputs["chart"], inputs["version"], inputs["namespace"]) for name, inputs in releases.items()} == {
+        "keda": ("keda", autoscaling.KEDA_VERSION, "autoscalers"),
+        "vpa": ("vertical-pod-autoscaler", autoscaling.VPA_CHART_VERSION, "vpa-system"),
+    }
+    assert releases["keda"]["repositoryOpts"]["repo"] == "https://kedacore.github.io/charts"
+    assert len(holder["addons"].autoscaling_dependencies) == 2
