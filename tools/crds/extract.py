@@ -7,10 +7,13 @@ CustomResourceDefinition, or several as YAML documents (the VPA ships its CRDs i
 OUT_DIR/<group>/<plural>.json (OUT_DIR defaults to this folder), with the SHA-256 of the whole file it came from:
 
     {"group": ..., "kind": ..., "plural": ..., "scope": ..., "source_sha256": ...,
-     "versions": {"<served version>": <openAPIV3Schema>, ...}}
+     "versions": {"<served version>": <openAPIV3Schema>, ...},
+     "subresources": {"<served version>": {"status": {}, ...}, ...}}   (only the versions that have some)
 
 The schema is kept as upstream wrote it (OpenAPI-flavoured; tools/schemas.py turns it into JSON Schema when it
 loads it) except that `description` texts are dropped: they are most of the bytes and validation never reads them.
+`subresources` is kept because an API server needs it to serve `/status` (operators write status there, and the
+e2e installs these CRDs).
 """
 
 from __future__ import annotations
@@ -70,6 +73,8 @@ def extract_all(crd_text: str) -> list[dict[str, Any]]:
 
 def _schemas(crd: dict[str, Any], crd_text: str) -> dict[str, Any]:
     spec = crd["spec"]
+    served = [version for version in spec["versions"] if version.get("served")]
+    subresources = {version["name"]: version["subresources"] for version in served if version.get("subresources")}
     return {
         "group": spec["group"],
         "kind": spec["names"]["kind"],
@@ -78,9 +83,9 @@ def _schemas(crd: dict[str, Any], crd_text: str) -> dict[str, Any]:
         "source_sha256": hashlib.sha256(crd_text.encode()).hexdigest(),
         "versions": {
             version["name"]: without_descriptions(version["schema"]["openAPIV3Schema"])
-            for version in spec["versions"]
-            if version.get("served")
+            for version in served
         },
+        **({"subresources": subresources} if subresources else {}),
     }
 
 
