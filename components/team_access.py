@@ -80,6 +80,9 @@ PLATFORM_KINDS: dict[str, tuple[str, str]] = {
     "ReferenceGrant": ("gateway.networking.k8s.io", "referencegrants"),
     "Certificate": ("cert-manager.io", "certificates"),
     "Issuer": ("cert-manager.io", "issuers"),
+    "ScaledObject": ("keda.sh", "scaledobjects"),
+    "TriggerAuthentication": ("keda.sh", "triggerauthentications"),
+    "VerticalPodAutoscaler": ("autoscaling.k8s.io", "verticalpodautoscalers"),
 }
 
 READ = ("get", "list", "watch")
