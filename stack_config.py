@@ -20,7 +20,9 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 
 from components.addons_config import AddonsConfig
 from components.app_service_config import ServiceConfig, egress_problems
+from components.autoscaling_config import scaling_problems
 from components.backup_bucket_config import BackupsConfig
+from components.capacity_config import capacity_problems
 from components.config_base import CONFIG_KEY, DIGEST, DNS_LABEL, CamelModel, image_tag
 from components.database_cluster_config import (
     DATABASE_ENV_SUFFIXES,
@@ -557,6 +559,9 @@ def load(
     problems += _edge_problems(raw, project, stack)
     problems += egress_problems(raw, project, stack)
     problems += _plaintext_secret_problems(raw, project, stack)
+    if config is not None:  # what needs the whole validated config: defaults filled in, quantities checked
+        problems += scaling_problems(config.services, config.environment.value, config.databases, project, stack)
+        problems += capacity_problems(config, project, stack)
     if problems or config is None:
         raise ConfigError(f"Pulumi.{stack}.yaml", problems)
     return config

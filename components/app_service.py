@@ -19,6 +19,7 @@ import pulumi_kubernetes as k8s
 import pulumi_random as random
 
 from components import hardening
+from components.autoscaling import AutoscalersArgs, ScaleTarget, SecretKey, render_autoscalers
 from components.app_service_config import EgressRule, ServiceConfig
 from components.config_base import PRIVATE_IPV4_RANGES, PRIVATE_IPV6_RANGES
 
@@ -82,6 +83,8 @@ class AppServiceArgs:
     # What the migration Job sets over the service's env (e.g. its database's primary instead of the pooler).
     migrations_env: dict[str, str] = field(default_factory=dict)
     migrations_secret_refs: list[SecretRef] = field(default_factory=list)
+    # Its databases by name -> the Secret key with a connection string, for KEDA's postgresql triggers.
+    connection_secrets: dict[str, SecretKey] = field(default_factory=dict)
 
 
 def secret_ref_env(ref: SecretRef) -> dict:
@@ -311,26 +314,18 @@ class AppService(pulumi.ComponentResource):
             },
             opts=child,
         )
-        if service.autoscaling is not None:
-            k8s.autoscaling.v2.HorizontalPodAutoscaler(
-                f"{name}-hpa",
-                metadata=metadata(service.name),
-                spec={
-                    "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": service.name},
-                    "minReplicas": service.autoscaling.min_replicas,
-                    "maxReplicas": service.autoscaling.max_replicas,
-                    "metrics": [
-                        {
-                            "type": "Resource",
-                            "resource": {
-                                "name": "cpu",
-                                "target": {"type": "Utilization", "averageUtilization": service.autoscaling.target_cpu_percent},
-                            },
-                        }
-                    ],
-                },
-                opts=child,
-            )
+        render_autoscalers(
+            name,
+            AutoscalersArgs(
+                target=ScaleTarget(service.name, service.name),
+                namespace=args.namespace,
+                labels=labels,
+                autoscaling=service.autoscaling,
+                vertical=service.vertical,
+                connection_secrets=args.connection_secrets,
+            ),
+            parent=self,
+        )
         k8s.policy.v1.PodDisruptionBudget(
             f"{name}-pdb",
             metadata=metadata(service.name),

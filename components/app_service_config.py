@@ -21,6 +21,7 @@ from components.config_base import (
     ContainerResources,
     pinned_image,
 )
+from components.autoscaling_config import Autoscaling, VerticalScaling
 from components.hardening import ALLOW_TOKEN_ANNOTATION, IRSA_ANNOTATION
 
 HTTPS_PORT = 443
@@ -30,18 +31,6 @@ STS_EGRESS_EXAMPLES = (
     "internet: {name: aws-apis, cidrs: [0.0.0.0/0], allowInternet: true, reason: 'STS and the AWS APIs the role is "
     "for: AWS publishes no fixed addresses for them', ports: [{port: 443}]}"
 )
-
-
-class Autoscaling(CamelModel):
-    min_replicas: int = Field(ge=1)
-    max_replicas: int = Field(ge=1)
-    target_cpu_percent: int = Field(default=70, ge=10, le=100)
-
-    @model_validator(mode="after")
-    def bounds_in_order(self) -> "Autoscaling":
-        if self.max_replicas < self.min_replicas:
-            raise ValueError(f"maxReplicas ({self.max_replicas}) is below minReplicas ({self.min_replicas})")
-        return self
 
 
 class HealthChecks(CamelModel):
@@ -252,7 +241,8 @@ class ServiceConfig(CamelModel):
     image: str
     port: int = Field(ge=1024, le=65535)
     replicas: int = Field(default=1, ge=1)
-    autoscaling: Optional[Autoscaling] = None
+    autoscaling: Optional[Autoscaling] = None  # HPA or KEDA (components/autoscaling_config.py)
+    vertical: Optional[VerticalScaling] = None  # a VerticalPodAutoscaler
     resources: ContainerResources
     env: dict[str, str] = Field(default_factory=dict)
     secret_env: dict[str, str] = Field(default_factory=dict)
