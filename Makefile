@@ -20,8 +20,9 @@ $(INSTALLED): $(REQUIREMENTS)
 preview: $(INSTALLED)
 	$(BIN)/python -m tools.preview --stack $(STACK) --out build/manifests/$(STACK)
 
-## test: the whole suite
+## test: the whole suite (tools/install-redis.sh first: the cache's config is started by real Redis servers)
 test: $(INSTALLED)
+	tools/install-redis.sh
 	$(BIN)/python -m pytest -q
 
 ## lint: the GitHub workflows: zizmor offline (fails on a finding of medium severity or above) and actionlint,

@@ -1,0 +1,233 @@
+"""The `caches[]` stack config key: one components.cache.Cache per cache (Valkey, the Redis protocol).
+
+A cache is deployed here (a primary, optional replicas and Sentinels for failover) or `external` (a managed cache
+such as ElastiCache or Memorystore: nothing is deployed, the services get the same wiring). Either way the services
+in `usedBy` get its connection details from a Secret, and only they may connect.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Literal, Optional
+
+from pydantic import Field, field_validator, model_validator
+
+from components.config_base import CONFIG_KEY, DNS_LABEL, QUANTITY, CamelModel, ContainerResources, image_tag, pinned_image
+
+# Valkey 8.1 (BSD-3-Clause; the Redis 7.2.4 fork): the engine a deployed cache runs. Moving the version changes the
+# StatefulSet's image, which restarts the data nodes one by one (README, "Caches": what the preview says about it).
+VALKEY_VERSION = "8.1.4"
+DEFAULT_VALKEY_IMAGE = f"docker.io/valkey/valkey:{VALKEY_VERSION}"
+# The Prometheus exporter beside each data node (MIT); it reads Valkey as it reads Redis.
+DEFAULT_EXPORTER_IMAGE = "docker.io/oliver006/redis_exporter:v1.67.0"
+# The uid/gid the Valkey image's `valkey` user has (and the exporter runs as here): never root.
+VALKEY_UID = 999
+
+# What a service using a cache gets, each as <envPrefix>_<suffix> (components.cache fills them in): URL and PASSWORD
+# from the cache's Secret, the rest in its ConfigMap. With failover, SENTINELS/MASTER_NAME instead of HOST/PORT.
+CACHE_ENV_SUFFIXES = ("URL", "PASSWORD", "HOST", "PORT", "TLS", "SENTINELS", "MASTER_NAME")
+
+# Eviction policies both Valkey 8 and Redis 7.0 accept (maxmemory-policy).
+MAXMEMORY_POLICIES = (
+    "noeviction", "allkeys-lru", "allkeys-lfu", "allkeys-random",
+    "volatile-lru", "volatile-lfu", "volatile-random", "volatile-ttl",
+)  # fmt: skip
+
+_BINARY_UNITS = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40}
+_DECIMAL_UNITS = {"": 1, "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12}
+
+
+def quantity_bytes(quantity: str) -> int:
+    """A Kubernetes memory quantity in bytes: '512Mi' -> 536870912, '1G' -> 10**9 ('m' is a thousandth)."""
+    match = re.fullmatch(QUANTITY, quantity)
+    if match is None:
+        raise ValueError(f"'{quantity}' is not a quantity like 512Mi or 1Gi")
+    number, unit = re.fullmatch(r"([0-9.]+)(.*)", quantity).groups()
+    if unit == "m":
+        return int(float(number) / 1000)
+    return int(float(number) * (_BINARY_UNITS.get(unit) or _DECIMAL_UNITS[unit]))
+
+
+class CachePersistence(CamelModel):
+    """What survives a restart: nothing (a pure cache), an append-only file, or periodic snapshots, on a volume."""
+
+    mode: Literal["none", "aof", "rdb"] = "none"
+    size: Optional[str] = Field(default=None, pattern=QUANTITY)  # a PersistentVolumeClaim per data node
+    storage_class: Optional[str] = Field(default=None, pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
+
+    @model_validator(mode="after")
+    def volume_when_persistent(self) -> "CachePersistence":
+        if self.mode != "none" and self.size is None:
+            raise ValueError(f"mode '{self.mode}' writes to a volume: set 'size' (e.g. 5Gi), at least twice maxmemory for aof")
+        if self.mode == "none" and (self.size is not None or self.storage_class is not None):
+            raise ValueError("'size'/'storageClass' without a persistent mode: set mode 'aof' or 'rdb', or remove them")
+        return self
+
+
+class CacheFailover(CamelModel):
+    """Sentinels watching the primary: when it is down for `downAfterMilliseconds` in the eyes of `quorum` of them,
+    they promote a replica. An odd number of Sentinels, on different nodes, survives losing one."""
+
+    sentinels: int = Field(default=3, ge=3, le=7)
+    quorum: int = Field(default=2, ge=1)
+    down_after_milliseconds: int = Field(default=5000, ge=1000, le=60_000)
+    failover_timeout_milliseconds: int = Field(default=60_000, ge=10_000, le=600_000)
+
+    @model_validator(mode="after")
+    def quorum_is_a_majority(self) -> "CacheFailover":
+        if not self.sentinels // 2 < self.quorum <= self.sentinels:
+            raise ValueError(
+                f"quorum {self.quorum} of {self.sentinels} sentinels: set it to a majority "
+                f"({self.sentinels // 2 + 1}..{self.sentinels}), or two halves of a split network could each promote a primary"
+            )
+        return self
+
+
+class ExternalCache(CamelModel):
+    """A managed cache outside the cluster: where it is, and the config key holding its password (set --secret)."""
+
+    host: str = Field(pattern=r"^[A-Za-z0-9]([-A-Za-z0-9.]*[A-Za-z0-9])?$")
+    port: int = Field(default=6379, ge=1, le=65535)
+    tls: bool = True
+    password_key: str = Field(pattern=CONFIG_KEY)
+    # Where the services may connect to (egress). Unset: the host itself when it is an address, else every private
+    # address (a managed cache's endpoint resolves into the VPC).
+    cidrs: list[str] = Field(default_factory=list)
+
+
+class CacheConfig(CamelModel):
+    """One cache and the services allowed to use it."""
+
+    name: str = Field(pattern=DNS_LABEL, max_length=40)
+    used_by: list[str] = Field(default_factory=list)
+    # The Valkey image, pinned by tag (and by digest in prod): its tag is the engine version.
+    image: str = DEFAULT_VALKEY_IMAGE
+    exporter_image: str = DEFAULT_EXPORTER_IMAGE
+    # Replicas beside the primary (each a full copy): with failover at least one.
+    replicas: int = Field(default=0, ge=0, le=5)
+    failover: Optional[CacheFailover] = None
+    resources: Optional[ContainerResources] = None  # required unless external
+    # Unset: derived from the memory limit with headroom (components.cache.derived_maxmemory).
+    maxmemory: Optional[str] = Field(default=None, pattern=QUANTITY)
+    maxmemory_policy: Literal[MAXMEMORY_POLICIES] = "allkeys-lru"
+    persistence: CachePersistence = CachePersistence()
+    env_prefix: str = Field(default="REDIS", pattern=r"^[A-Z][A-Z0-9_]*$")
+    external: Optional[ExternalCache] = None
+
+    @field_validator("image", "exporter_image")
+    @classmethod
+    def image_is_pinned(cls, image: str) -> str:
+        return pinned_image(image)
+
+    @model_validator(mode="after")
+    def deployable(self) -> "CacheConfig":
+        if self.external is not None:
+            deployed_only = [
+                key
+                for key, is_set in (
+                    ("replicas", self.replicas > 0),
+                    ("failover", self.failover is not None),
+                    ("resources", self.resources is not None),
+                    ("maxmemory", self.maxmemory is not None),
+                    ("persistence", self.persistence.mode != "none"),
+                )
+                if is_set
+            ]
+            if deployed_only:
+                raise ValueError(f"{deployed_only} describe a cache deployed here; an 'external' cache is run by its provider, remove them")
+            return self
+        if self.resources is None:
+            raise ValueError("'resources' (requests and limits): maxmemory is derived from the memory limit")
+        if self.failover is not None and self.replicas < 1:
+            raise ValueError("'failover' promotes a replica: set 'replicas' to at least 1 (2 survives a failover with a replica left)")
+        if self.failover is None and self.replicas > 0:
+            raise ValueError(
+                "'replicas' without 'failover': nothing would promote a replica when the primary is lost; "
+                "add 'failover: {}' (three Sentinels) or set 'replicas: 0'"
+            )
+        return self  # maxmemory against the limit: cache_problems (it names the key and the fix)
+
+    @property
+    def memory_limit_bytes(self) -> int:
+        return quantity_bytes(self.resources.limits.memory)
+
+    @property
+    def engine_version(self) -> Optional[str]:
+        tag = image_tag(self.image.split("@", 1)[0])
+        return tag
+
+    @property
+    def data_nodes(self) -> int:
+        return 1 + self.replicas
+
+
+def _dicts(value) -> list[dict]:
+    return [item if isinstance(item, dict) else {} for item in value] if isinstance(value, list) else []
+
+
+def cache_secret_keys(raw_caches) -> dict[str, str]:
+    """The secret config keys external caches name (their passwords), with what each is for."""
+    needed = {}
+    for cache in _dicts(raw_caches):
+        external = cache.get("external")
+        key = external.get("passwordKey") if isinstance(external, dict) else None
+        if isinstance(key, str) and re.match(CONFIG_KEY, key):
+            needed[key] = f"the password of external cache '{cache.get('name')}' (caches[].external.passwordKey)"
+    return needed
+
+
+def cache_problems(raw: dict, project: str, stack: str) -> list[str]:
+    """What ties the caches to the rest of the stack, each with the key and a fix: users that are not services, a cache
+    nobody uses, a prod cache that cannot fail over, a maxmemory the container's limit cannot hold, clashing names.
+
+    Read from the raw values (like the secret keys) so these are reported with every other problem.
+    """
+    services = _dicts(raw.get("services"))
+    names = sorted({s["name"] for s in services if isinstance(s.get("name"), str)})
+    databases = {d["name"] for d in _dicts(raw.get("databases")) if isinstance(d.get("name"), str)}
+    prod = raw.get("environment") == "prod"
+    problems = []
+    for index, cache in enumerate(_dicts(raw.get("caches"))):
+        where, name = f"caches[{index}]", cache.get("name")
+        used_by = cache.get("usedBy") if isinstance(cache.get("usedBy"), list) else []
+        for position, user in enumerate(used_by):
+            if isinstance(user, str) and names and user not in names:
+                problems.append(
+                    f"{project}:{where}.usedBy[{position}]: '{user}' is not a service of this stack; name one of {names}: "
+                    f"`pulumi config set --stack {stack} --path '{where}.usedBy[{position}]' {names[0]}`"
+                )
+        if cache.get("usedBy", []) == []:
+            problems.append(
+                f"{project}:{where}.usedBy: cache '{name}' is used by no service, so nothing may connect to it; name its "
+                f"services (`pulumi config set --stack {stack} --path '{where}.usedBy[0]' <service>`) or remove the cache"
+            )
+        external = isinstance(cache.get("external"), dict)
+        if prod and not external and not isinstance(cache.get("failover"), dict):
+            problems.append(
+                f"{project}:{where}.failover: prod cache '{name}' has no failover, so losing its node loses the cache; "
+                f"run replicas and Sentinels: `pulumi config set --stack {stack} --path '{where}.replicas' 2` and "
+                f"`pulumi config set --stack {stack} --path '{where}.failover.sentinels' 3`"
+            )
+        problems += _maxmemory_problems(cache, where, project, stack)
+        if isinstance(name, str) and (name in names or name in databases or f"{name}-sentinel" in names):
+            problems.append(
+                f"{project}:{where}.name: '{name}' is also the name of a service or database of this stack; their objects "
+                f"would collide, rename the cache (`pulumi config set --stack {stack} --path '{where}.name' {name}-cache`)"
+            )
+    return problems
+
+
+def _maxmemory_problems(cache: dict, where: str, project: str, stack: str) -> list[str]:
+    maxmemory = cache.get("maxmemory")
+    resources = cache.get("resources") if isinstance(cache.get("resources"), dict) else {}
+    limits = resources.get("limits") if isinstance(resources.get("limits"), dict) else {}
+    limit = limits.get("memory")
+    if not (isinstance(maxmemory, str) and isinstance(limit, str) and re.match(QUANTITY, maxmemory) and re.match(QUANTITY, limit)):
+        return []  # unset, or a bad quantity pydantic reports
+    if quantity_bytes(maxmemory) < quantity_bytes(limit):
+        return []
+    return [
+        f"{project}:{where}.maxmemory: {maxmemory} is not below the container's memory limit {limit}; the container would "
+        "be OOM-killed before Valkey evicts a key. Remove it to derive it from the limit with headroom "
+        f"(`pulumi config rm --stack {stack} --path '{where}.maxmemory'`) or set one below the limit"
+    ]
