@@ -1,0 +1,133 @@
+"""Autoscaling config errors (#17) through the whole stack config load: each names the stack file, the key path and a
+fix; and the quota/LimitRange checks count every workload at its maximum."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.test_config import api, load, orders, problems_for, stack_values, web
+
+PROMETHEUS = {"type": "prometheus", "serverAddress": "http://prometheus.monitoring.svc:9090", "query": "sum(queue_depth)", "threshold": 50}
+
+
+def only(problems: list[str], fragment: str) -> str:
+    matching = [problem for problem in problems if fragment in problem]
+    assert len(matching) == 1, problems
+    return matching[0]
+
+
+def set_keda(service: dict, **keda) -> None:
+    service["autoscaling"] = {"minReplicas": 3, "maxReplicas": 6, "keda": {"triggers": [PROMETHEUS], **keda}}
+
+
+def test_keda_plus_an_hpa_target_is_refused_with_the_rm_fix():
+    def mutate(values, _):
+        set_keda(api(values))
+        api(values)["autoscaling"]["targetCpuPercent"] = 60
+
+    problem = only(problems_for(mutate, "prod"), "targetCpuPercent")
+    assert problem.startswith("platform:services[1].autoscaling.targetCpuPercent: 'api' is scaled by KEDA")
+    assert "{type: cpu, utilizationPercent: 60}" in problem
+    assert "`pulumi config rm --stack prod --path 'services[1].autoscaling.targetCpuPercent'`" in problem
+
+
+def test_an_auto_vpa_on_the_resource_the_hpa_scales_on_is_refused():
+    def mutate(values, _):
+        web(values)["vertical"] = {"mode": "auto", "maxAllowed": {"cpu": "1", "memory": "1Gi"}}
+
+    problem = only(problems_for(mutate, "prod"), "vertical.mode")
+    assert problem.startswith("platform:services[0].vertical.mode: a VerticalPodAutoscaler in mode auto changes the cpu")
+    assert "set vertical.controlledResources: ['memory']" in problem
+    assert "`pulumi config set --stack prod --path 'services[0].vertical.mode' recommend`" in problem
+
+
+def test_an_auto_vpa_on_the_other_resource_or_a_recommending_one_loads():
+    values, secret_keys = stack_values("prod")
+    web(values)["vertical"] = {"mode": "auto", "controlledResources": ["memory"], "maxAllowed": {"cpu": "1", "memory": "1Gi"}}
+    api(values)["vertical"] = {"mode": "recommend"}
+    config = load(values, secret_keys, "prod")
+    assert config.services[0].vertical.controlled_resources == ["memory"]
+
+
+def test_prod_web_never_scales_to_zero_staging_web_may():
+    def mutate(values, _):
+        set_keda(web(values), scaleToZero=True)
+
+    problem = only(problems_for(mutate, "prod"), "scaleToZero")
+    assert problem.startswith("platform:services[0].autoscaling.keda.scaleToZero: 'web' is a web service")
+    assert "`pulumi config rm --stack prod --path 'services[0].autoscaling.keda.scaleToZero'`" in problem
+    values, secret_keys = stack_values("staging")
+    set_keda(web(values), scaleToZero=True)
+    assert load(values, secret_keys, "staging").services[0].autoscaling.keda.scale_to_zero
+
+
+def test_a_postgresql_trigger_reads_a_database_the_service_uses():
+    def mutate(values, _):
+        set_keda(web(values))
+        web(values)["autoscaling"]["keda"]["triggers"] = [
+            {"type": "postgresql", "database": "orders", "query": "SELECT 1", "targetQueryValue": 5}
+        ]
+
+    problem = only(problems_for(mutate, "prod"), "triggers[0].database")
+    assert "'orders' is not a database 'web' uses (its usedBy)" in problem and "add 'web' to that database's usedBy" in problem
+
+
+def test_a_fallback_outside_the_bounds_is_refused():
+    def mutate(values, _):
+        set_keda(api(values), fallback={"failureThreshold": 3, "replicas": 20})
+
+    problem = only(problems_for(mutate, "prod"), "fallback.replicas")
+    assert "20 is outside minReplicas..maxReplicas (3..6)" in problem
+    assert "--path 'services[1].autoscaling.keda.fallback.replicas' 6" in problem
+
+
+def test_a_maximum_beyond_the_quota_names_the_quota_key_the_largest_workloads_and_the_fix():
+    def mutate(values, _):
+        api(values)["autoscaling"]["maxReplicas"] = 100
+
+    problems = problems_for(mutate, "prod")
+    problem = only(problems, "quota.requestsCpu")
+    # 101 api pods (100 + the rollout's surge) x 250m alone are 25.25 cpu, beyond prod's 24.
+    assert problem.startswith("platform:quota.requestsCpu: at their maxima the workloads need")
+    assert "services[1].autoscaling.maxReplicas ('api', + 1 while rolling out): 101 x 250m" in problem
+    assert "`pulumi config set --stack prod --path 'quota.requestsCpu' " in problem
+    assert any(p.startswith("platform:quota.pods: at their maxima the workloads run") for p in problems)
+
+
+def test_fixed_replicas_and_database_instances_count_too():
+    def mutate(values, _):
+        values["quota"]["requestsMemory"] = "700Mi"  # 4 x 64Mi + 512Mi = 768Mi needed
+
+    problem = only(problems_for(mutate, "local"), "quota.requestsMemory")
+    assert "databases[0].instances ('orders'): 1 x 512Mi" in problem
+
+
+def test_an_applying_vpa_counts_at_its_max_allowed():
+    def mutate(values, _):
+        web(values)["vertical"] = {"mode": "initial", "controlledResources": ["memory"], "maxAllowed": {"cpu": "250m", "memory": "4Gi"}}
+
+    problems = problems_for(mutate, "prod")
+    # 11 web pods at 4Gi are 44Gi of requests: with the rest, beyond prod's 48Gi.
+    assert "4Gi" in only(problems, "quota.requestsMemory")
+    # Its limit follows in proportion (1Gi/256Mi = 4 x 4Gi = 16Gi), beyond the LimitRange's max of 4Gi.
+    problem = only(problems, "vertical.maxAllowed.memory")
+    assert problem.startswith("platform:services[0].vertical.maxAllowed.memory: at 4Gi requested, the VPA sets the limit to 16.00Gi")
+
+
+@pytest.mark.parametrize(
+    "mutate, key, fragment",
+    [
+        (lambda v: web(v)["resources"]["requests"].update(cpu="2"), "services[0].resources.requests.cpu", "2 is above the limit (1)"),
+        (lambda v: api(v)["resources"]["limits"].update(memory="8Gi"), "services[1].resources.limits.memory", "LimitRange max"),
+        (lambda v: orders(v)["resources"]["limits"].update(cpu="8"), "databases[0].resources.limits.cpu", "LimitRange max"),
+    ],
+)
+def test_requests_within_limits_within_the_limit_range(mutate, key, fragment):
+    problem = only(problems_for(lambda values, _: mutate(values), "prod"), f"platform:{key}:")
+    assert fragment in problem and f"--path '{key}'" in problem
+
+
+def test_the_shipped_stacks_fit_their_quota():
+    for stack in ("local", "staging", "prod"):
+        values, secret_keys = stack_values(stack)
+        load(values, secret_keys, stack)
