@@ -190,13 +190,12 @@ def deploy(config: stack_config.StackConfig) -> None:
     services = {}
     for service in config.services:
         used = [databases[database.name] for database in config.databases_used_by(service.name)]
-        # Where its databases are goes to the ConfigMap (not secret); credentials come from their Secrets.
-        database_env = {key: value for database in used for key, value in database.connection_env().items()}
         services[service.name] = AppService(
             service.name,
             AppServiceArgs(
-                service=service.model_copy(update={"env": {**service.env, **database_env}}) if used else service,
-                secret_refs=[ref for database in used for ref in database.secret_refs()],
+                service=service,
+                # Where its databases are goes to its ConfigMap (not secret); credentials come from their Secrets.
+                backing_services=list(used),
                 namespace=config.namespace,
                 image=config.pulled(service.image),
                 secret_values={env: secrets.require_secret(key) for env, key in service.secret_env.items()},

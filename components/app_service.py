@@ -18,9 +18,10 @@ import pulumi
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 
-from components import hardening
+from components import backing_service, hardening
 from components.autoscaling import AutoscalersArgs, ScaleTarget, SecretKey, render_autoscalers
 from components.app_service_config import EgressRule, ServiceConfig
+from components.backing_service import BackingService, SecretRef
 from components.config_base import PRIVATE_IPV4_RANGES, PRIVATE_IPV6_RANGES
 
 HTTP_PORT_NAME = "http"
@@ -60,21 +61,15 @@ class Peer:
 
 
 @dataclass
-class SecretRef:
-    """An env variable read from a key of a Secret another component owns (e.g. database credentials)."""
-
-    env_name: str
-    secret_name: str
-    key: str
-
-
-@dataclass
 class AppServiceArgs:
     service: ServiceConfig
     namespace: str
     image: str  # fully qualified, pinned by tag or digest
     secret_values: dict[str, pulumi.Output[str]] = field(default_factory=dict)  # env name -> secret value
     secret_refs: list[SecretRef] = field(default_factory=list)  # env read from Secrets owned elsewhere
+    # The databases and caches it uses: their settings go to its ConfigMap, their credentials to its env by reference,
+    # and a change of their secrets rolls its pods (components.backing_service).
+    backing_services: list[BackingService] = field(default_factory=list)
     callers: list[str] = field(default_factory=list)  # services allowed to call this one
     callees: list[Peer] = field(default_factory=list)  # services this one may call
     spread_strictly: bool = False  # True: refuse to schedule two replicas on one node (prod)
@@ -184,6 +179,10 @@ class AppService(pulumi.ComponentResource):
     def __init__(self, name: str, args: AppServiceArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("platform:app:AppService", name, None, opts)
         service = args.service
+        if args.backing_services:
+            service = service.model_copy(update={"env": {**service.env, **backing_service.connection_env(args.backing_services)}})
+        # What restarts the pods when it changes: the service's secret settings and its backing services' secrets.
+        rollout_secrets = {**args.secret_values, **backing_service.rollout_secrets(args.backing_services)}
         child = pulumi.ResourceOptions(parent=self)
         labels = hardening.standard_labels(service.name, "app")
         selector = hardening.selector_labels(service.name)
@@ -218,7 +217,7 @@ class AppService(pulumi.ComponentResource):
         checksum_key = random.RandomPassword(f"{name}-checksum-key", length=32, special=False, opts=child)
 
         secret_env = [secret_ref_env(SecretRef(env_name, secret_name, env_name)) for env_name in sorted(args.secret_values)]
-        secret_env += [secret_ref_env(ref) for ref in args.secret_refs]
+        secret_env += [secret_ref_env(ref) for ref in args.secret_refs + backing_service.secret_refs(args.backing_services)]
         ports = [{"name": HTTP_PORT_NAME, "containerPort": service.port, "protocol": "TCP"}]
         if service.metrics:
             ports.append({"name": METRICS_PORT_NAME, "containerPort": service.metrics.port, "protocol": "TCP"})
@@ -272,7 +271,7 @@ class AppService(pulumi.ComponentResource):
                     # A changed setting changes the pod template, so `pulumi up` rolls the pods.
                     "annotations": {
                         "checksum/config": config_checksum(service.env),
-                        SECRET_CHECKSUM_ANNOTATION: secret_checksum(checksum_key.result, args.secret_values),
+                        SECRET_CHECKSUM_ANNOTATION: secret_checksum(checksum_key.result, rollout_secrets),
                         **(
                             {SERVICE_ACCOUNT_CHECKSUM_ANNOTATION: config_checksum(service_account_annotations)}
                             if service_account_annotations

@@ -224,7 +224,7 @@ class DatabaseCluster(pulumi.ComponentResource):
             special=False,
             opts=pulumi.ResourceOptions(parent=self),
         )
-        secret_value = pulumi.Output.secret(password.result)
+        secret_value = self._password = pulumi.Output.secret(password.result)
         credentials = k8s.core.v1.Secret(
             f"{name}-app-secret",
             # cnpg.io/reload: the instances pick up a changed password without a restart.
@@ -395,6 +395,14 @@ class DatabaseCluster(pulumi.ComponentResource):
             SecretRef(f"{prefix}_PASSWORD", self.secret_name, "password"),
             SecretRef(f"{prefix}_URL", self.secret_name, "uri"),
         ]
+
+    def rollout_secrets(self) -> dict[str, pulumi.Output[str]]:
+        """The password: should it ever change, the services' pods restart to read it (components.backing_service)."""
+        return {f"database/{self.cluster_name}": self._password}
+
+    @property
+    def client_names(self) -> list[str]:
+        return sorted(self.database.used_by)
 
     def migration_env(self) -> dict[str, str]:
         """What a migration Job sets over the service's settings: the primary itself, past the pooler (none without)."""

@@ -285,3 +285,45 @@ def test_a_changed_config_rolls_the_cache_pods():
 def test_config_refuses_what_cannot_work(overrides, message):
     with pytest.raises(ValueError, match=message):
         CacheConfig.model_validate({**CACHE, **overrides})
+
+
+# --- what a service using the cache gets (components.backing_service) --------------------------------------------
+
+
+def render_users(external_password: str) -> dict[str, dict]:
+    """api uses an external cache with this password, web uses nothing: their Deployments by name."""
+    from components.app_service import AppService, AppServiceArgs
+    from components.app_service_config import ServiceConfig
+
+    resources = {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"cpu": "250m", "memory": "256Mi"}}
+
+    def program():
+        cache = Cache(
+            "managed", CacheArgs(cache=CacheConfig.model_validate(EXTERNAL), namespace=NAMESPACE, external_password=pulumi.Output.secret(external_password))
+        )
+        for name, used in (("api", [cache]), ("web", [])):
+            config = ServiceConfig.model_validate({"name": name, "image": f"{name}:1.0.0", "port": 8080, "resources": resources, "env": {"LOG_LEVEL": "info"}})
+            AppService(name, AppServiceArgs(service=config, namespace=NAMESPACE, image=f"r.example.com/{name}:1.0.0", backing_services=used))
+
+    rendered = register(program)
+    return {d["metadata"]["name"]: d for d in by_kind(rendered, "Deployment")} | {
+        c["metadata"]["name"]: c for c in by_kind(rendered, "ConfigMap")
+    }
+
+
+def test_users_read_the_connection_by_reference_and_a_new_password_rolls_exactly_them():
+    before, after = render_users("first-password-value"), render_users("second-password-value")
+    env = pod_spec(before["api"])["containers"][0]["env"]
+    assert {"name": "REDIS_PASSWORD", "valueFrom": {"secretKeyRef": {"name": "managed-auth", "key": "password"}}} in env
+    assert {"name": "REDIS_URL", "valueFrom": {"secretKeyRef": {"name": "managed-auth", "key": "url"}}} in env
+    assert all("value" not in variable for variable in env)
+    assert before["api-config"]["data"] == {"LOG_LEVEL": "info", "REDIS_HOST": "10.20.30.40", "REDIS_PORT": "6380", "REDIS_TLS": "true"}
+    assert "REDIS_HOST" not in before["web-config"]["data"]
+    assert not [v for v in pod_spec(before["web"])["containers"][0].get("env", []) if v["name"].startswith("REDIS_")]
+
+    def checksum(deployments, name):
+        return deployments[name]["spec"]["template"]["metadata"]["annotations"]["checksum/secret"]
+
+    assert checksum(before, "api") != checksum(after, "api")
+    assert checksum(before, "web") == checksum(after, "web")
+    assert checksum(before, "api") == checksum(render_users("first-password-value"), "api")
