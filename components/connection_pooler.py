@@ -25,10 +25,14 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components import hardening, readiness
+from components.app_service import topology_spread
 from components.database_cluster_config import CnpgSettings, PoolerConfig, pooler_name
 
 POOLER_NAME_LABEL = "cnpg.io/poolerName"
 POD_ROLE_LABEL = "cnpg.io/podRole"
+# The init container CloudNativePG adds to every pooler pod (it copies the operator's binary in). Unless the template
+# declares it with resources, it gets the namespace's LimitRange default, and the quota counts that for every pod.
+BOOTSTRAP_CONTAINER = "bootstrap-controller"
 PGBOUNCER_PORT = 5432
 PGBOUNCER_METRICS_PORT = 9127
 PGBOUNCER_CONTAINER = "pgbouncer"
@@ -47,6 +51,7 @@ class ConnectionPoolerArgs:
     instance_port: int = 5432  # PostgreSQL's port on them
     scraper_peer: dict = field(default_factory=dict)  # Prometheus, as a NetworkPolicy peer
     monitor_labels: dict[str, str] = field(default_factory=dict)  # what Prometheus selects PodMonitors by
+    spread_strictly: bool = False  # True: never two pooler pods on one node (prod)
 
 
 def pooler_pods(cluster_name: str) -> dict:
@@ -94,16 +99,15 @@ class ConnectionPooler(pulumi.ComponentResource):
                 "template": {
                     # Not app.kubernetes.io/name: CloudNativePG sets it on pooler pods itself.
                     "metadata": {"labels": {"app.kubernetes.io/part-of": "platform"}},
+                    # No securityContext: CloudNativePG replaces the pod's and pgbouncer's with its own restricted
+                    # ones (policies/operator_pods.py models the pod it builds; `make e2e` checks the real one).
                     "spec": {
-                        "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
-                        "containers": [
-                            {
-                                "name": PGBOUNCER_CONTAINER,
-                                "image": pooler.image,
-                                "resources": RESOURCES,
-                                "securityContext": hardening.container_security_context(),
-                            }
-                        ],
+                        "initContainers": [{"name": BOOTSTRAP_CONTAINER, "resources": RESOURCES}],
+                        "containers": [{"name": PGBOUNCER_CONTAINER, "image": pooler.image, "resources": RESOURCES}],
+                        # One pooler pod per node and zone where it can: a node or zone outage keeps the others.
+                        "topologySpreadConstraints": topology_spread(
+                            pooler_pods(args.cluster_name)["matchLabels"], args.spread_strictly
+                        ),
                     },
                 },
             },

@@ -50,6 +50,9 @@ from components.database_cluster_config import CnpgSettings, DatabaseConfig
 # The plugin version the local add-on installs beside database_cluster_config.CNPG_OPERATOR_VERSION (see there), and
 # tools/crds was extracted from.
 BARMAN_CLOUD_PLUGIN_VERSION = "0.14.0"
+# The plugin's sidecar in each instance pod: barman-cloud-wal-archive (Python) compresses and uploads WAL segments,
+# two at a time (wal.maxParallel), and runs the base backups' uploads.
+BACKUP_SIDECAR_RESOURCES = {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"cpu": "500m", "memory": "512Mi"}}
 BARMAN_CLOUD_PLUGIN = "barman-cloud.cloudnative-pg.io"
 
 CNPG_API_VERSION = "postgresql.cnpg.io/v1"
@@ -332,6 +335,7 @@ class DatabaseCluster(pulumi.ComponentResource):
                     instance_port=POSTGRES_PORT,
                     scraper_peer=self._scraper_peer(args.metrics_scraper),
                     monitor_labels=args.metrics_scraper.monitor_labels,
+                    spread_strictly=args.spread_strictly,
                 ),
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[self.cluster]),
             )
@@ -459,7 +463,8 @@ class DatabaseCluster(pulumi.ComponentResource):
                     "maxSkew": 1,
                     "topologyKey": "topology.kubernetes.io/zone",
                     "whenUnsatisfiable": "ScheduleAnyway",
-                    "labelSelector": {"matchLabels": {CLUSTER_LABEL: database.name}},
+                    # The instances only: the cluster label is on its poolers' and jobs' pods too.
+                    "labelSelector": {"matchLabels": {CLUSTER_LABEL: database.name, POD_ROLE_LABEL: "instance"}},
                 }
             ],
             # Only part-of: CloudNativePG labels its pods with app.kubernetes.io/* itself, and a pod's
@@ -562,7 +567,11 @@ class DatabaseCluster(pulumi.ComponentResource):
         }
         if settings.endpoint:
             configuration["endpointURL"] = settings.endpoint.rstrip("/")
-        spec: dict[str, Any] = {"configuration": configuration}
+        spec: dict[str, Any] = {
+            "configuration": configuration,
+            # The plugin injects this sidecar into every instance pod; unsized, it takes the LimitRange default.
+            "instanceSidecarConfiguration": {"resources": BACKUP_SIDECAR_RESOURCES},
+        }
         if retention_days is not None:
             spec["retentionPolicy"] = f"{retention_days}d"
         return readiness.custom_resource(

@@ -43,6 +43,7 @@ from pulumi_policy import ResourceValidationPolicy, Severity, StackValidationPol
 from pulumi_policy.proxy import UnknownValueError
 from pulumi_policy.secret import Secret
 
+from .operator_pods import OPERATOR_BUILT_PODS
 from .pss_versions import (
     CAPABILITIES_RESTRICTED_SINCE,
     ENFORCE_VERSION_LABEL,
@@ -148,7 +149,7 @@ POD_TEMPLATE_PATHS: dict[tuple[str, str], tuple[str, ...]] = {
        for kind in ("Deployment", "StatefulSet", "DaemonSet", "ReplicaSet")},
     ("batch", "Job"): ("spec", "template"),
     ("batch", "CronJob"): ("spec", "jobTemplate", "spec", "template"),
-    # CloudNativePG's PgBouncer: the operator starts its pods from this template (adding its own init container).
+    # CloudNativePG's PgBouncer: the operator starts its pods from this template, changed (operator_pods.py).
     ("postgresql.cnpg.io", "Pooler"): ("spec", "template"),
 }  # fmt: skip
 
@@ -178,8 +179,9 @@ def pod_template(resource_type: str, props: Any) -> PodTemplate | None:
         return None
     metadata = get(template, "metadata")
     prefix = ".".join(path)
+    operator_built = OPERATOR_BUILT_PODS.get(group_and_kind(resource_type))
     return PodTemplate(
-        spec=spec,
+        spec=operator_built(spec) if operator_built else spec,
         metadata=metadata if isinstance(metadata, Mapping) else {},
         spec_path=f"{prefix}.spec" if prefix else "spec",
         metadata_path=f"{prefix}.metadata" if prefix else "metadata",

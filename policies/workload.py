@@ -12,6 +12,7 @@ from typing import Any
 
 from pulumi_policy import PolicyConfigSchema, ResourceValidationPolicy, Severity
 
+from .operator_pods import OPERATOR_SUPPLIED_IMAGE
 from .pod_security import PodTemplate, containers, get, group_and_kind, is_windows, pod_template, runs_pods
 
 ALLOW_TOKEN_ANNOTATION = "platform.example.com/allow-service-account-token"
@@ -73,6 +74,8 @@ def image_problem(image: Any, *, require_digest: bool) -> str | None:
 def check_images(pod_spec, pod_metadata, *, spec_path="spec", metadata_path="metadata", require_digest=False) -> list[str]:
     messages = []
     for container, where in containers(pod_spec, spec_path):
+        if get(container, "image") == OPERATOR_SUPPLIED_IMAGE:
+            continue
         problem = image_problem(get(container, "image"), require_digest=require_digest)
         if problem:
             messages.append(f"{where}.image {problem}")
