@@ -23,7 +23,14 @@ from components.app_service_config import ServiceConfig, egress_problems
 from components.autoscaling_config import scaling_problems
 from components.backup_bucket_config import BackupsConfig
 from components.capacity_config import capacity_problems
-from components.config_base import CONFIG_KEY, DIGEST, DNS_LABEL, CamelModel, image_tag
+from components.config_base import (
+    CONFIG_KEY,
+    DIGEST,
+    DNS_LABEL,
+    CamelModel,
+    image_tag,
+    rfc3339_from_go_time,
+)
 from components.database_cluster_config import (
     DATABASE_ENV_SUFFIXES,
     DEFAULT_PGBOUNCER_IMAGE,
@@ -428,6 +435,26 @@ def _string_leaves(value: Any, location: tuple[Any, ...]) -> list[tuple[tuple[An
     return []
 
 
+def _unquoted_time_problems(raw: dict[str, Any], project: str, stack: str) -> list[str]:
+    """Text that YAML turned into a time: the CLI passes it in Go's format ('2026-11-30 00:00:00 +0000 UTC'), not as
+    written. Only a restore's targetTime is a time (it takes that format); anywhere else the value must be quoted."""
+    problems = []
+    for location, text in _string_leaves(raw, ()):
+        written = rfc3339_from_go_time(text)
+        if written is None or location[-1] == "targetTime":
+            continue
+        if written.endswith("T00:00:00Z"):
+            written = written[: -len("T00:00:00Z")]
+        path = _key_path(location)
+        path_flag = " --path" if ("." in path or "[" in path) else ""
+        problems.append(
+            f"{project}:{path}: an unquoted date or time, which YAML reads as a time: the program would get "
+            f"'{text}'. Quote it in Pulumi.{stack}.yaml ('{written}'), or set it as text: "
+            f"`pulumi config set --stack {stack}{path_flag} '{path}' '{written}'`"
+        )
+    return problems
+
+
 def _plaintext_secret_problems(raw: dict[str, Any], project: str, stack: str) -> list[str]:
     """Plain config values the policy pack would call secrets, with the same detectors (policies/secret_detectors.py).
 
@@ -559,6 +586,7 @@ def load(
     problems += _edge_problems(raw, project, stack)
     problems += egress_problems(raw, project, stack)
     problems += _plaintext_secret_problems(raw, project, stack)
+    problems += _unquoted_time_problems(raw, project, stack)
     if config is not None:  # what needs the whole validated config: defaults filled in, quantities checked
         problems += scaling_problems(config.services, config.environment.value, config.databases, project, stack)
         problems += capacity_problems(config, project, stack)

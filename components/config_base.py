@@ -18,6 +18,20 @@ QUANTITY = r"^[0-9]+(\.[0-9]+)?(m|k|Ki|Mi|Gi|Ti|M|G|T)?$"
 DIGEST = re.compile(r"@sha256:[0-9a-f]{64}$")
 
 
+# What a program receives for an unquoted date or time in a stack file: the Pulumi CLI reads it as a time and
+# passes Go's time.String() (tools/stack_yaml.py does the same offline), e.g. '2026-11-30 09:15:00 +0000 UTC'.
+GO_TIME = re.compile(r"(\d{4}-\d{2}-\d{2}) (\d{2}:\d{2}:\d{2}(?:\.\d+)?) ([+-]\d{2})(\d{2}) \S+")
+
+
+def rfc3339_from_go_time(text: str) -> str | None:
+    """The RFC 3339 form of a time the CLI passed in Go's format; None for any other text."""
+    match = GO_TIME.fullmatch(text)
+    if not match:
+        return None
+    date, clock, hours, minutes = match.groups()
+    return f"{date}T{clock}" + ("Z" if hours + minutes in ("+0000", "-0000") else f"{hours}:{minutes}")
+
+
 def image_tag(image: str) -> str | None:
     """The tag of an image reference, None without one (a registry's "host:port/" is not a tag)."""
     last_segment = image.rsplit("/", 1)[-1]

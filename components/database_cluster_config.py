@@ -9,7 +9,15 @@ from typing import Any, Literal, Optional, Union
 
 from pydantic import Field, field_validator, model_validator
 
-from components.config_base import DNS_LABEL, QUANTITY, CamelModel, ContainerResources, image_tag, pinned_image
+from components.config_base import (
+    DNS_LABEL,
+    QUANTITY,
+    CamelModel,
+    ContainerResources,
+    image_tag,
+    pinned_image,
+    rfc3339_from_go_time,
+)
 
 # The versions the local add-on installs and tools/crds was extracted from (tools/crds/SOURCE.md): the
 # Barman Cloud plugin needs CloudNativePG >= 1.26 (>= 1.27 recommended); moving either means re-extracting
@@ -107,6 +115,8 @@ class DatabaseRestore(CamelModel):
         if target_time is None:
             return None
         example = "e.g. '2026-11-30T09:15:00Z' or '2026-11-30T10:15:00+01:00'"
+        # Unquoted in the stack file, the time arrives in Go's format (with its offset): a time is what is meant.
+        target_time = rfc3339_from_go_time(target_time) or target_time
         try:
             instant = datetime.fromisoformat(target_time.replace("z", "Z"))
         except ValueError:

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from e2e import compare, controlplane, launchers
+from e2e import yaml_parity
 from e2e.kube import ApiError
 from e2e.processes import Processes, free_port, wait_until
 from e2e.stacks import E2EStack, offline_preview, prepare
@@ -524,6 +525,8 @@ def main(argv: list[str] | None = None) -> int:
         "stacks": {},
         "gaps": [],
     }
+    print("stack files: the real CLI's reading against tools.stack_yaml's (tests/stack_yaml/corpus)", flush=True)
+    report["stackYamlParity"] = yaml_parity.check(bin_dir / "pulumi", out / "yaml-parity")
     with Processes(out / "logs") as processes:
         moto_url = start_moto(processes)
         env = engine_env(out / "pulumi-home", [launchers.write(out / "launchers"), bin_dir], passphrase, moto_url)
@@ -557,6 +560,7 @@ def main(argv: list[str] | None = None) -> int:
         report["stacks"][stack] = result
     report["gaps"] += known_gaps()
     failures = failed_checks(report) + (["controlPlane"] if "controlPlaneError" in report else [])
+    failures += [] if report["stackYamlParity"]["agree"] else ["stackYamlParity"]
     report["failed"] = failures
     (out / "report.json").write_text(json.dumps(report, indent=2))
     print(json.dumps({k: report[k] for k in ("pulumi", "providers", "controlPlane", "failed")}, indent=2))

@@ -107,7 +107,7 @@ def test_malformed_stack_file_is_a_clear_error(tmp_path, capsys):
     project = copy_project(tmp_path)
     (project / "Pulumi.local.yaml").write_text("config: [unclosed\n")
     assert preview.main(["--stack", "local", "--project-dir", str(project)]) == 2
-    assert "Pulumi.local.yaml: not valid YAML" in capsys.readouterr().err
+    assert "Pulumi.local.yaml: line 2, column 1: not valid YAML" in capsys.readouterr().err
 
 
 def test_command_line_writes_manifests(tmp_path, rendered):

@@ -19,6 +19,8 @@ from typing import Any, Callable
 
 import yaml
 
+from tools import stack_yaml
+
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 
 # Pulumi's wire marker for a secret value: {SECRET_SIG: SECRET_VALUE_SIG, "value": ...}.
@@ -130,9 +132,10 @@ def read_stack_file(stack: str, project_dir: Path = PROJECT_DIR) -> dict[str, An
         known = sorted(p.name[len("Pulumi.") : -len(".yaml")] for p in project_dir.glob("Pulumi.*.yaml"))
         raise StackFileError(f"{path.name}: no such stack file; known stacks: {', '.join(known) or 'none'}")
     try:
-        document = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as error:
-        raise StackFileError(f"{path.name}: not valid YAML: {error}") from None
+        # As the CLI reads it (yaml.v3): the program must see here exactly the values `pulumi up` gives it.
+        document = stack_yaml.load(path) or {}
+    except stack_yaml.StackYamlError as error:
+        raise StackFileError(str(error)) from None
     if not isinstance(document, dict) or not isinstance(document.get("config", {}), dict):
         raise StackFileError(f"{path.name}: expected a mapping with a 'config:' mapping at the top")
     return document
@@ -203,12 +206,10 @@ def stack_config(
         value, secure = _replace_secure(raw_value, reveal)
         if secure:
             secret_keys.append(key)
-        if isinstance(value, str):
-            config[key] = value
-        elif isinstance(value, bool):
-            config[key] = "true" if value else "false"
-        else:
-            config[key] = json.dumps(value)
+        try:
+            config[key], _ = stack_yaml.config_string(value)
+        except ValueError as error:
+            raise StackFileError(f"Pulumi.{stack}.yaml: {key}: {error} (the Pulumi CLI cannot store it)") from None
     return config, secret_keys
 
 
