@@ -16,6 +16,7 @@ from typing import Any
 
 from components.autoscaling_config import RESOURCES, quantity, service_kind
 from components.config_base import ComputeAmounts, ContainerResources
+from components.database_cluster_config import BACKUP_SIDECAR_RESOURCES
 
 # Rolling updates surge one pod over the replicas (components/app_service.py, maxSurge: 1).
 ROLLOUT_SURGE_PODS = 1
@@ -81,9 +82,26 @@ def service_workloads(index: int, service: Any) -> list[Workload]:
     return workloads
 
 
-def database_workloads(index: int, database: Any) -> list[Workload]:
+def _together(first: ContainerResources, second: ContainerResources) -> ContainerResources:
+    """Two containers of one pod as one: the quota counts their sum."""
+
+    def total(kind: str, resource: str) -> str:
+        amount = quantity(getattr(getattr(first, kind), resource)) + quantity(getattr(getattr(second, kind), resource))
+        if resource == "memory" and amount % 2**20 == 0:
+            return f"{int(amount / 2**20)}Mi"
+        return _format(amount, resource)
+
+    return ContainerResources(**{kind: ComputeAmounts(**{r: total(kind, r) for r in RESOURCES}) for kind in ("requests", "limits")})
+
+
+def database_workloads(index: int, database: Any, backed_up: bool = False) -> list[Workload]:
     where = f"databases[{index}]"
-    workloads = [Workload(f"{where}.instances ('{database.name}')", f"{where}.resources", database.instances, database.resources)]
+    if backed_up:
+        # The Barman Cloud plugin adds its sidecar to every instance pod (BACKUP_SIDECAR_RESOURCES).
+        label, resources = f"{where}.instances ('{database.name}', each with its backup sidecar)", _together(database.resources, BACKUP_SIDECAR_RESOURCES)
+    else:
+        label, resources = f"{where}.instances ('{database.name}')", database.resources
+    workloads = [Workload(label, f"{where}.resources", database.instances, resources)]
     if database.pooler is not None:
         workloads.append(Workload(f"{where}.pooler.instances ('{database.name}')", f"{where}.pooler", database.pooler.instances, POOLER_RESOURCES))
     return workloads
@@ -91,7 +109,11 @@ def database_workloads(index: int, database: Any) -> list[Workload]:
 
 def workloads_of(config: Any) -> list[Workload]:
     workloads = [workload for index, service in enumerate(config.services) for workload in service_workloads(index, service)]
-    workloads += [workload for index, database in enumerate(config.databases) for workload in database_workloads(index, database)]
+    workloads += [
+        workload
+        for index, database in enumerate(config.databases)
+        for workload in database_workloads(index, database, config.backs_up(database))
+    ]
     return workloads
 
 

@@ -45,14 +45,11 @@ from components.connection_pooler import (
     pooler_pods,
 )
 from components.backup_bucket_config import BackupsConfig
-from components.database_cluster_config import CnpgSettings, DatabaseConfig
+from components.database_cluster_config import BACKUP_SIDECAR_RESOURCES, CnpgSettings, DatabaseConfig
 
 # The plugin version the local add-on installs beside database_cluster_config.CNPG_OPERATOR_VERSION (see there), and
 # tools/crds was extracted from.
 BARMAN_CLOUD_PLUGIN_VERSION = "0.14.0"
-# The plugin's sidecar in each instance pod: barman-cloud-wal-archive (Python) compresses and uploads WAL segments,
-# two at a time (wal.maxParallel), and runs the base backups' uploads.
-BACKUP_SIDECAR_RESOURCES = {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"cpu": "500m", "memory": "512Mi"}}
 BARMAN_CLOUD_PLUGIN = "barman-cloud.cloudnative-pg.io"
 
 CNPG_API_VERSION = "postgresql.cnpg.io/v1"
@@ -570,7 +567,7 @@ class DatabaseCluster(pulumi.ComponentResource):
         spec: dict[str, Any] = {
             "configuration": configuration,
             # The plugin injects this sidecar into every instance pod; unsized, it takes the LimitRange default.
-            "instanceSidecarConfiguration": {"resources": BACKUP_SIDECAR_RESOURCES},
+            "instanceSidecarConfiguration": {"resources": BACKUP_SIDECAR_RESOURCES.model_dump()},
         }
         if retention_days is not None:
             spec["retentionPolicy"] = f"{retention_days}d"

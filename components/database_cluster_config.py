@@ -13,6 +13,7 @@ from components.config_base import (
     DNS_LABEL,
     QUANTITY,
     CamelModel,
+    ComputeAmounts,
     ContainerResources,
     image_tag,
     pinned_image,
@@ -23,6 +24,13 @@ from components.config_base import (
 # Barman Cloud plugin needs CloudNativePG >= 1.26 (>= 1.27 recommended); moving either means re-extracting
 # the CRDs and re-running the tests.
 CNPG_OPERATOR_VERSION = "1.30.0"
+# The Barman Cloud plugin's sidecar in each instance pod of a backed-up database (the ObjectStore's
+# instanceSidecarConfiguration): barman-cloud-wal-archive (Python) compresses and uploads WAL segments, two at a time
+# (wal.maxParallel), and runs the base backups' uploads. Unsized, it would take the namespace's LimitRange default;
+# the quota counts it either way (components/capacity_config.py).
+BACKUP_SIDECAR_RESOURCES = ContainerResources(
+    requests=ComputeAmounts(cpu="100m", memory="128Mi"), limits=ComputeAmounts(cpu="500m", memory="512Mi")
+)
 # The images each CloudNativePG version runs when a Cluster or Pooler names none (pkg/versions/versions.go of the
 # operator module: DefaultImageName, DefaultPgbouncerImage). Pinned here so that an operator upgrade cannot change the
 # PostgreSQL version under a running database: moving CNPG_OPERATOR_VERSION without an entry here fails at import.

@@ -96,10 +96,10 @@ def test_a_maximum_beyond_the_quota_names_the_quota_key_the_largest_workloads_an
 
 def test_fixed_replicas_and_database_instances_count_too():
     def mutate(values, _):
-        values["quota"]["requestsMemory"] = "700Mi"  # 4 x 64Mi + 512Mi = 768Mi needed
+        values["quota"]["requestsMemory"] = "700Mi"  # 4 x 64Mi + 512Mi + 128Mi (the backup sidecar) = 896Mi needed
 
     problem = only(problems_for(mutate, "local"), "quota.requestsMemory")
-    assert "databases[0].instances ('orders'): 1 x 512Mi" in problem
+    assert "databases[0].instances ('orders', each with its backup sidecar): 1 x 640Mi" in problem
 
 
 def test_an_applying_vpa_counts_at_its_max_allowed():

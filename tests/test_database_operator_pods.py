@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from components.connection_pooler import BOOTSTRAP_CONTAINER, RESOURCES
-from components.database_cluster import BACKUP_SIDECAR_RESOURCES
+from components.database_cluster_config import BACKUP_SIDECAR_RESOURCES
 from policies.operator_pods import cnpg_pooler_pod_spec
 from policies.workload import check_resources
 
@@ -46,4 +46,4 @@ def test_the_backup_sidecar_the_plugin_injects_is_sized_by_the_object_store(stac
     stores = objects_of(stack_rendering, "ObjectStore")
     assert stores
     for store in stores:
-        assert store["spec"]["instanceSidecarConfiguration"] == {"resources": BACKUP_SIDECAR_RESOURCES}
+        assert store["spec"]["instanceSidecarConfiguration"] == {"resources": BACKUP_SIDECAR_RESOURCES.model_dump()}
