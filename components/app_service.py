@@ -1,8 +1,12 @@
-"""AppService: one stateless web/API service, hardened by default.
+"""AppService: one application workload of the stack, hardened by default, of one of three kinds.
 
-Owns its Deployment, Service, ServiceAccount, HorizontalPodAutoscaler, PodDisruptionBudget, NetworkPolicy,
-ConfigMap (plain settings), Secret (secret settings) and, with `migrations`, the Job that migrates before a rollout.
-Hardening comes from components.hardening; a caller cannot switch it off through these args.
+- web: a Deployment behind a Service, with a HorizontalPodAutoscaler when it autoscales and a PodDisruptionBudget;
+- worker: a Deployment no Service selects (probed by a command or on a health port), a PDB when replicated;
+- cron: a CronJob whose runs are bounded (deadline, retries, history).
+
+Every kind owns its ServiceAccount, NetworkPolicy, ConfigMap (plain settings), Secret (secret settings) and, with
+`migrations`, the Job that migrates before a rollout. Hardening comes from components.hardening; a caller cannot
+switch it off through these args.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from components.config_base import PRIVATE_IPV4_RANGES, PRIVATE_IPV6_RANGES
 
 HTTP_PORT_NAME = "http"
 METRICS_PORT_NAME = "metrics"
+HEALTH_PORT_NAME = "health"
 STARTUP_PROBE_PERIOD_SECONDS = 5
 LIVENESS_PERIOD_SECONDS = 10
 READINESS_PERIOD_SECONDS = 5
@@ -145,12 +150,75 @@ def secret_checksum(checksum_key: pulumi.Output[str], secret_values: dict[str, p
     return pulumi.Output.unsecret(pulumi.Output.all(checksum_key, *[secret_values[name] for name in names]).apply(digest))
 
 
-def http_probe(path: str, period_seconds: int, failure_threshold: int) -> dict:
+def http_probe(path: str, period_seconds: int, failure_threshold: int, port_name: str = HTTP_PORT_NAME) -> dict:
     return {
-        "httpGet": {"path": path, "port": HTTP_PORT_NAME},
+        "httpGet": {"path": path, "port": port_name},
         "periodSeconds": period_seconds,
         "failureThreshold": failure_threshold,
         "timeoutSeconds": 2,
+    }
+
+
+def container_ports(service: ServiceConfig) -> list[dict]:
+    """The ports a workload's container opens: web's HTTP port, a metrics port, a worker's health port (named after
+    the metrics port when both are one)."""
+    ports = []
+    if service.port is not None:
+        ports.append({"name": HTTP_PORT_NAME, "containerPort": service.port, "protocol": "TCP"})
+    if service.metrics:
+        ports.append({"name": METRICS_PORT_NAME, "containerPort": service.metrics.port, "protocol": "TCP"})
+    health_port = service.health.port
+    if health_port is not None and health_port not in (service.port, service.metrics and service.metrics.port):
+        ports.append({"name": HEALTH_PORT_NAME, "containerPort": health_port, "protocol": "TCP"})
+    return ports
+
+
+def probes(service: ServiceConfig) -> dict:
+    """Startup, liveness and readiness: HTTP on the service's port (web), on a worker's health port, or a worker's
+    command run in the container."""
+    health = service.health
+    startup_failures = math.ceil(health.startup_seconds / STARTUP_PROBE_PERIOD_SECONDS)
+    liveness_period = health.period_seconds or LIVENESS_PERIOD_SECONDS
+    readiness_period = health.period_seconds or READINESS_PERIOD_SECONDS
+    if health.command is not None:
+        check = {"exec": {"command": list(health.command)}, "timeoutSeconds": 5}
+        return {
+            "startupProbe": {**check, "periodSeconds": STARTUP_PROBE_PERIOD_SECONDS, "failureThreshold": startup_failures},
+            "livenessProbe": {**check, "periodSeconds": liveness_period, "failureThreshold": health.failure_threshold},
+            "readinessProbe": {**check, "periodSeconds": readiness_period, "failureThreshold": health.failure_threshold},
+        }
+    port = next(
+        port["name"] for port in container_ports(service) if port["containerPort"] in (health.port, service.port)
+    )
+    return {
+        "startupProbe": http_probe(health.liveness_path, STARTUP_PROBE_PERIOD_SECONDS, startup_failures, port),
+        "livenessProbe": http_probe(health.liveness_path, liveness_period, health.failure_threshold, port),
+        "readinessProbe": http_probe(health.readiness_path, readiness_period, health.failure_threshold, port),
+    }
+
+
+def entrypoint(command: list[str] | None, args: list[str] | None) -> dict:
+    """Kubernetes' command and args, each only when set (unset keeps the image's ENTRYPOINT and CMD)."""
+    return {key: list(value) for key, value in (("command", command), ("args", args)) if value is not None}
+
+
+def cron_job_spec(service: ServiceConfig, pod_template: dict) -> dict:
+    """A bounded CronJob: no piled-up runs (Forbid or Replace), a deadline per run, few retries, a short history."""
+    return {
+        "schedule": service.schedule,
+        **({"timeZone": service.time_zone} if service.time_zone else {}),
+        "concurrencyPolicy": service.concurrency_policy,
+        "startingDeadlineSeconds": service.starting_deadline_seconds,
+        "successfulJobsHistoryLimit": service.successful_jobs_history_limit,
+        "failedJobsHistoryLimit": service.failed_jobs_history_limit,
+        "jobTemplate": {
+            "metadata": {"labels": pod_template["metadata"]["labels"]},
+            "spec": {
+                "activeDeadlineSeconds": service.active_deadline_seconds,
+                "backoffLimit": service.backoff_limit,
+                "template": pod_template,
+            },
+        },
     }
 
 
@@ -218,9 +286,7 @@ class AppService(pulumi.ComponentResource):
 
         secret_env = [secret_ref_env(SecretRef(env_name, secret_name, env_name)) for env_name in sorted(args.secret_values)]
         secret_env += [secret_ref_env(ref) for ref in args.secret_refs + backing_service.secret_refs(args.backing_services)]
-        ports = [{"name": HTTP_PORT_NAME, "containerPort": service.port, "protocol": "TCP"}]
-        if service.metrics:
-            ports.append({"name": METRICS_PORT_NAME, "containerPort": service.metrics.port, "protocol": "TCP"})
+        ports = container_ports(service)
         # What the service's pods and its migration pods share: settings, secrets, resources and hardening.
         runtime = {
             "imagePullPolicy": "IfNotPresent",
@@ -240,83 +306,83 @@ class AppService(pulumi.ComponentResource):
             "securityContext": hardening.pod_security_context(service.run_as_user, service.run_as_group),
             "volumes": [hardening.scratch_volume()],
         }
-        health = service.health
         container = {
             "name": service.name,
             "image": args.image,
-            "ports": ports,
+            **entrypoint(service.command, service.args),
+            **({"ports": ports} if ports else {}),
             **runtime,
-            "startupProbe": http_probe(
-                health.liveness_path,
-                STARTUP_PROBE_PERIOD_SECONDS,
-                math.ceil(health.startup_seconds / STARTUP_PROBE_PERIOD_SECONDS),
-            ),
-            "livenessProbe": http_probe(
-                health.liveness_path, health.period_seconds or LIVENESS_PERIOD_SECONDS, health.failure_threshold
-            ),
-            "readinessProbe": http_probe(
-                health.readiness_path, health.period_seconds or READINESS_PERIOD_SECONDS, health.failure_threshold
-            ),
-            # Keeps serving while the endpoint's removal reaches every load balancer; the sleep action needs no shell.
-            "lifecycle": {"preStop": {"sleep": {"seconds": service.shutdown.drain_seconds}}},
         }
-        deployment_spec = {
-            "selector": {"matchLabels": selector},
-            # Surge one new pod before taking an old one down, so a rollout never dips below the PDB.
-            "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}},
-            "revisionHistoryLimit": 5,
-            "template": {
-                "metadata": {
-                    "labels": labels,
-                    # A changed setting changes the pod template, so `pulumi up` rolls the pods.
-                    "annotations": {
-                        "checksum/config": config_checksum(service.env),
-                        SECRET_CHECKSUM_ANNOTATION: secret_checksum(checksum_key.result, rollout_secrets),
-                        **(
-                            {SERVICE_ACCOUNT_CHECKSUM_ANNOTATION: config_checksum(service_account_annotations)}
-                            if service_account_annotations
-                            else {}
-                        ),
-                    },
-                },
-                "spec": {
-                    **pod_runtime,
-                    "containers": [container],
-                    "terminationGracePeriodSeconds": service.shutdown.grace_period_seconds,
-                    "topologySpreadConstraints": topology_spread(selector, args.spread_strictly),
+        pod_template = {
+            "metadata": {
+                "labels": labels,
+                # A changed setting changes the pod template, so `pulumi up` rolls the pods (or the next run has it).
+                "annotations": {
+                    "checksum/config": config_checksum(service.env),
+                    SECRET_CHECKSUM_ANNOTATION: secret_checksum(checksum_key.result, rollout_secrets),
+                    **(
+                        {SERVICE_ACCOUNT_CHECKSUM_ANNOTATION: config_checksum(service_account_annotations)}
+                        if service_account_annotations
+                        else {}
+                    ),
                 },
             },
+            "spec": {**pod_runtime, "containers": [container]},
         }
-        if service.autoscaling is None:
-            # With autoscaling on, replicas belong to the HPA: setting them here would fight it on every `up`.
-            deployment_spec["replicas"] = service.replicas
 
         prerequisites = [service_account, config_map, secret]
         # A failed migration fails `pulumi up` here, before any pod of the new version starts.
         migrated = [self._migrations_job(name, args, runtime, pod_runtime, prerequisites)] if service.migrations else []
-        self.deployment = k8s.apps.v1.Deployment(
-            f"{name}-deployment",
-            metadata=metadata(service.name),
-            spec=deployment_spec,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[*prerequisites, *migrated]),
-        )
-        k8s.core.v1.Service(
-            f"{name}-service",
-            metadata=metadata(service.name),
-            spec={
-                "type": "ClusterIP",
-                "selector": selector,
-                "ports": [
-                    {"name": port["name"], "port": port["containerPort"], "targetPort": port["name"], "protocol": "TCP"}
-                    for port in ports
-                ],
-            },
-            opts=child,
-        )
+        after_migrations = pulumi.ResourceOptions(parent=self, depends_on=[*prerequisites, *migrated])
+        self.deployment = None
+        if service.kind == "cron":
+            container["terminationMessagePolicy"] = "FallbackToLogsOnError"  # the alert's reader sees why it failed
+            pod_template["spec"]["restartPolicy"] = "Never"  # a failed run is retried as a new pod (backoffLimit)
+            self.cron_job = k8s.batch.v1.CronJob(
+                f"{name}-cronjob",
+                metadata=metadata(service.name),
+                spec=cron_job_spec(service, pod_template),
+                opts=after_migrations,
+            )
+        else:
+            container.update(probes(service))
+            # Keeps serving while the endpoint's removal reaches every load balancer (a worker: stops taking work
+            # before SIGTERM); the sleep action needs no shell.
+            container["lifecycle"] = {"preStop": {"sleep": {"seconds": service.shutdown.drain_seconds}}}
+            pod_template["spec"]["terminationGracePeriodSeconds"] = service.shutdown.grace_period_seconds
+            pod_template["spec"]["topologySpreadConstraints"] = topology_spread(selector, args.spread_strictly)
+            deployment_spec = {
+                "selector": {"matchLabels": selector},
+                # Surge one new pod before taking an old one down, so a rollout never dips below the PDB.
+                "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}},
+                "revisionHistoryLimit": 5,
+                "template": pod_template,
+            }
+            if service.autoscaling is None:
+                # With autoscaling on, replicas belong to the HPA: setting them here would fight it on every `up`.
+                deployment_spec["replicas"] = service.replicas
+            self.deployment = k8s.apps.v1.Deployment(
+                f"{name}-deployment", metadata=metadata(service.name), spec=deployment_spec, opts=after_migrations
+            )
+        if service.is_web:
+            k8s.core.v1.Service(
+                f"{name}-service",
+                metadata=metadata(service.name),
+                spec={
+                    "type": "ClusterIP",
+                    "selector": selector,
+                    "ports": [
+                        {"name": port["name"], "port": port["containerPort"], "targetPort": port["name"], "protocol": "TCP"}
+                        for port in ports
+                    ],
+                },
+                opts=child,
+            )
+        cron = service.kind == "cron"
         render_autoscalers(
             name,
             AutoscalersArgs(
-                target=ScaleTarget(service.name, service.name),
+                target=ScaleTarget(service.name, service.name, *(("CronJob", "batch/v1") if cron else ())),
                 namespace=args.namespace,
                 labels=labels,
                 autoscaling=service.autoscaling,
@@ -325,13 +391,19 @@ class AppService(pulumi.ComponentResource):
             ),
             parent=self,
         )
-        k8s.policy.v1.PodDisruptionBudget(
-            f"{name}-pdb",
-            metadata=metadata(service.name),
-            # One pod at a time may be evicted: drains make progress, replicated services keep serving.
-            spec={"maxUnavailable": 1, "selector": {"matchLabels": selector}},
-            opts=child,
-        )
+        if service.is_web or (service.kind == "worker" and (service.autoscaling is not None or service.replicas > 1)):
+            k8s.policy.v1.PodDisruptionBudget(
+                f"{name}-pdb",
+                metadata=metadata(service.name),
+                # One pod at a time may be evicted: drains make progress, replicated services keep serving. A pod that
+                # never became ready (a crash loop) may always be evicted, or it would block a node's drain for good.
+                spec={
+                    "maxUnavailable": 1,
+                    "selector": {"matchLabels": selector},
+                    "unhealthyPodEvictionPolicy": "AlwaysAllow",
+                },
+                opts=child,
+            )
         k8s.networking.v1.NetworkPolicy(
             f"{name}-netpol",
             metadata=metadata(service.name, egress_reasons(service.egress)),
@@ -340,7 +412,8 @@ class AppService(pulumi.ComponentResource):
         )
 
         self.service_name = service.name
-        self.url = f"http://{service.name}.{args.namespace}.svc.cluster.local:{service.port}"
+        # None for a worker or cron job: nothing calls them.
+        self.url = f"http://{service.name}.{args.namespace}.svc.cluster.local:{service.port}" if service.is_web else None
         self.register_outputs({"service_name": self.service_name, "url": self.url})
 
     def _migrations_job(

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import zoneinfo
 from typing import Any, Literal, Optional
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from components.config_base import (
     CONFIG_KEY,
@@ -19,8 +20,11 @@ from components.config_base import (
     PRIVATE_IPV6_RANGES,
     CamelModel,
     ContainerResources,
+    misplaced_key,
+    missing_key,
     pinned_image,
 )
+from components import cron_schedule
 from components.autoscaling_config import Autoscaling, VerticalScaling
 from components.hardening import ALLOW_TOKEN_ANNOTATION, IRSA_ANNOTATION
 
@@ -34,6 +38,11 @@ STS_EGRESS_EXAMPLES = (
 
 
 class HealthChecks(CamelModel):
+    """Web services are probed over HTTP on their port. A worker has none: it is probed by running `command` in the
+    container (exit 0: healthy) or over HTTP on a health `port` of its own, one of the two."""
+
+    port: Optional[int] = Field(default=None, ge=1024, le=65535)
+    command: Optional[list[str]] = Field(default=None, min_length=1)
     liveness_path: str = Field(default="/healthz", pattern=r"^/")
     readiness_path: str = Field(default="/readyz", pattern=r"^/")
     # How long a new pod may take to start before liveness judges it. At most 600 s: Pulumi's Deployment await gives
@@ -42,6 +51,12 @@ class HealthChecks(CamelModel):
     # None keeps liveness every 10 s and readiness every 5 s.
     period_seconds: Optional[int] = Field(default=None, ge=1, le=60)
     failure_threshold: int = Field(default=3, ge=1, le=10)
+
+    @model_validator(mode="after")
+    def one_way_to_probe(self) -> "HealthChecks":
+        if self.port is not None and self.command is not None:
+            raise ValueError("set 'port' (HTTP probes on that port) or 'command' (exec probes), not both")
+        return self
 
 
 class Shutdown(CamelModel):
@@ -238,15 +253,21 @@ class ServiceAccountSettings(CamelModel):
 class ServiceConfig(CamelModel):
     # A Kubernetes Service is named after it: a DNS-1035 label (it starts with a letter), not just a DNS label.
     name: str = Field(pattern=DNS_1035_LABEL, max_length=40)
+    # web: a Deployment behind a Service (routes and `calls` reach it); worker: a Deployment nothing calls (a queue
+    # consumer); cron: a CronJob. Before the keys that depend on it: their validators read it.
+    kind: Literal["web", "worker", "cron"] = "web"
     image: str
-    port: int = Field(ge=1024, le=65535)
+    # The container's entrypoint and its arguments, as Kubernetes' command and args; unset, the image's own.
+    command: Optional[list[str]] = Field(default=None, min_length=1)
+    args: Optional[list[str]] = None
+    port: Optional[int] = Field(default=None, ge=1024, le=65535, validate_default=True)
     replicas: int = Field(default=1, ge=1)
     autoscaling: Optional[Autoscaling] = None  # HPA or KEDA (components/autoscaling_config.py)
     vertical: Optional[VerticalScaling] = None  # a VerticalPodAutoscaler
     resources: ContainerResources
     env: dict[str, str] = Field(default_factory=dict)
     secret_env: dict[str, str] = Field(default_factory=dict)
-    health: HealthChecks = HealthChecks()
+    health: HealthChecks = Field(default=HealthChecks(), validate_default=True)
     shutdown: Shutdown = Shutdown()
     migrations: Optional[Migrations] = None
     calls: list[str] = Field(default_factory=list)
@@ -255,11 +276,117 @@ class ServiceConfig(CamelModel):
     run_as_group: int = Field(default=10001, ge=1)
     egress: list[EgressRule] = Field(default_factory=list)
     service_account: ServiceAccountSettings = ServiceAccountSettings()
+    # A cron job's (kind: cron), as the CronJob's fields of the same names.
+    schedule: Optional[str] = Field(default=None, validate_default=True)
+    time_zone: Optional[str] = None  # None: the kube-controller-manager's zone (UTC on managed clusters)
+    # Allow is left out: runs that pile up behind a slow one are what bounded cron jobs prevent (the pack refuses it).
+    concurrency_policy: Literal["Forbid", "Replace"] = "Forbid"
+    # A run missed by longer (controller down, Forbid behind a slow run) is skipped rather than started late.
+    starting_deadline_seconds: int = Field(default=600, ge=10, le=86400)
+    # A run's timeout, retries included: a hung run would otherwise hold the next ones back forever (Forbid).
+    active_deadline_seconds: int = Field(default=3600, ge=30, le=86400)
+    backoff_limit: int = Field(default=2, ge=0, le=10)
+    successful_jobs_history_limit: int = Field(default=3, ge=0, le=10)
+    # At least one: the failed-run alert reads the failed Job, which this keeps.
+    failed_jobs_history_limit: int = Field(default=3, ge=1, le=10)
 
     @field_validator("image")
     @classmethod
     def image_is_pinned(cls, image: str) -> str:
         return pinned_image(image)
+
+    @field_validator("command")
+    @classmethod
+    def command_names_an_executable(cls, command: Optional[list[str]]) -> Optional[list[str]]:
+        if command is not None and not command[0].strip():
+            raise ValueError("command[0] is empty; name the executable, e.g. ['/app/worker', '--queue', 'reports']")
+        return command
+
+    @field_validator("port")
+    @classmethod
+    def port_of_web_services_only(cls, port: Optional[int], info: ValidationInfo) -> Optional[int]:
+        kind = info.data.get("kind")
+        if kind == "web" and port is None:
+            raise missing_key("a web service serves HTTP on it, behind its Service; a workload nobody calls is kind: worker")
+        if kind == "worker" and port is not None:
+            raise misplaced_key(
+                "a worker has no Service and nothing calls it, so no port; serve metrics on 'metrics.port' and a health "
+                "check on 'health.port', or set kind: web if it serves requests"
+            )
+        if kind == "cron" and port is not None:
+            raise misplaced_key("a cron job's pods run to completion and nothing calls them, so no port")
+        return port
+
+    @field_validator("health")
+    @classmethod
+    def probes_fit_the_kind(cls, health: HealthChecks, info: ValidationInfo) -> HealthChecks:
+        kind = info.data.get("kind")
+        if kind == "web" and (health.port is not None or health.command is not None):
+            raise ValueError(
+                "health.port and health.command probe a worker; a web service is probed over HTTP on its port "
+                "(livenessPath, readinessPath): remove them"
+            )
+        if kind == "worker" and health.port is None and health.command is None:
+            raise ValueError(
+                "a worker has no service port to probe: set health.command (run in the container, exit 0 when "
+                "healthy, e.g. ['/app/healthcheck']) or health.port (HTTP probes on livenessPath/readinessPath there)"
+            )
+        if kind == "cron" and health.model_fields_set:
+            raise misplaced_key(
+                "a cron job's pods run to completion and are not probed; 'activeDeadlineSeconds' bounds a run instead"
+            )
+        return health
+
+    @field_validator("replicas", "autoscaling", "shutdown", "metrics")
+    @classmethod
+    def not_for_cron_jobs(cls, value: Any, info: ValidationInfo) -> Any:
+        if info.data.get("kind") == "cron":
+            why = {
+                "replicas": "each run is one pod (the Job's)",
+                "autoscaling": "each run is one pod (the Job's); nothing scales",
+                "shutdown": "a run ends by itself or at 'activeDeadlineSeconds'; nothing drains",
+                "metrics": "its pods live too briefly to be scraped; the platform alerts on failed and overdue runs",
+            }[info.field_name]
+            raise misplaced_key(f"a cron job has no {info.field_name}: {why}")
+        return value
+
+    @field_validator("schedule")
+    @classmethod
+    def schedule_of_cron_jobs(cls, schedule: Optional[str], info: ValidationInfo) -> Optional[str]:
+        kind = info.data.get("kind")
+        if kind == "cron" and schedule is None:
+            raise missing_key(f"a cron job runs on a schedule, e.g. {cron_schedule.EXAMPLE}")
+        if kind in ("web", "worker") and schedule is not None:
+            raise misplaced_key(f"only a cron job (kind: cron) runs on a schedule; this one is a {kind}")
+        if schedule is not None:
+            cron_schedule.parse(schedule)
+        return schedule
+
+    @field_validator(
+        "time_zone",
+        "concurrency_policy",
+        "starting_deadline_seconds",
+        "active_deadline_seconds",
+        "backoff_limit",
+        "successful_jobs_history_limit",
+        "failed_jobs_history_limit",
+    )
+    @classmethod
+    def keys_of_cron_jobs(cls, value: Any, info: ValidationInfo) -> Any:
+        kind = info.data.get("kind")
+        if kind in ("web", "worker"):
+            raise misplaced_key(f"a cron job's setting (kind: cron); this one is a {kind}")
+        return value
+
+    @field_validator("time_zone")
+    @classmethod
+    def time_zone_is_known(cls, time_zone: Optional[str]) -> Optional[str]:
+        if time_zone is not None and time_zone not in zoneinfo.available_timezones():
+            raise ValueError(
+                "is not an IANA time zone the cluster knows; use a name like 'Europe/Berlin', 'America/New_York' or "
+                "'Etc/UTC' (`timedatectl list-timezones` lists them)"
+            )
+        return time_zone
 
     @field_validator("env", "secret_env")
     @classmethod
@@ -279,7 +406,7 @@ class ServiceConfig(CamelModel):
 
     @model_validator(mode="after")
     def metrics_port_differs(self) -> "ServiceConfig":
-        if self.metrics and self.metrics.port == self.port:
+        if self.metrics and self.port is not None and self.metrics.port == self.port:
             raise ValueError(f"metrics.port {self.port} is the service port; serve metrics on a port of their own")
         return self
 
@@ -312,6 +439,15 @@ class ServiceConfig(CamelModel):
     def min_replicas(self) -> int:
         return self.autoscaling.min_replicas if self.autoscaling else self.replicas
 
+    @property
+    def is_web(self) -> bool:
+        return self.kind == "web"
+
+    @property
+    def longest_run_interval_seconds(self) -> int:
+        """A cron job's longest time between two scheduled runs."""
+        return cron_schedule.parse(self.schedule).longest_gap_seconds()
+
 
 def egress_problems(raw: dict[str, Any], project: str, stack: str) -> list[str]:
     """Prod's internet egress needs a reason: the NetworkPolicy carries it, and the policy pack (mandatory in prod)
@@ -337,5 +473,37 @@ def egress_problems(raw: dict[str, Any], project: str, stack: str) -> list[str]:
                     "internet; prod needs a reason a reviewer can check (what it calls, and why that has no fixed "
                     f"addresses). Fix: `pulumi config set --stack {stack} --path '{path}' '<reason>'`, or list the "
                     "addresses in 'cidrs' instead of 0.0.0.0/0"
+                )
+    return problems
+
+
+def kinds_by_name(raw: dict[str, Any]) -> dict[str, str]:
+    """Each raw service's kind (web when unset), by name; services without a usable name or kind left out."""
+    services = raw.get("services") if isinstance(raw.get("services"), list) else []
+    return {
+        service["name"]: service.get("kind", "web")
+        for service in services
+        if isinstance(service, dict) and isinstance(service.get("name"), str) and isinstance(service.get("kind", "web"), str)
+    }
+
+
+def calls_problems(raw: dict[str, Any], project: str, stack: str) -> list[str]:
+    """`calls` reach a web service through its Service; a worker or cron job has none, so nothing can call it.
+
+    Read from the raw values (like egress_problems) to name each entry's key path.
+    """
+    kinds = kinds_by_name(raw)
+    problems = []
+    services = raw.get("services") if isinstance(raw.get("services"), list) else []
+    for i, service in enumerate(services):
+        calls = service.get("calls") if isinstance(service, dict) and isinstance(service.get("calls"), list) else []
+        for j, callee in enumerate(calls):
+            kind = kinds.get(callee) if isinstance(callee, str) else None
+            if kind in ("worker", "cron"):
+                path = f"services[{i}].calls[{j}]"
+                problems.append(
+                    f"{project}:{path}: '{callee}' is a {kind}: it has no Service and takes no calls (give it work "
+                    f"through a queue or a database). Fix: `pulumi config rm --stack {stack} --path '{path}'`, or make "
+                    f"'{callee}' kind: web with a port"
                 )
     return problems

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 
 from pydantic import BaseModel, ConfigDict, Field
+from pydantic_core import PydanticCustomError
 
 DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 DNS_1035_LABEL = r"^[a-z]([-a-z0-9]*[a-z0-9])?$"  # what Service names must be
@@ -51,6 +52,22 @@ def image_pin_problem(image: str) -> str | None:
             f"'{image[: -len(':latest')]}:1.2.3' or a digest '@sha256:<digest>'"
         )
     return None
+
+
+# The error type of a key that does not belong where it is set (e.g. `port` on a worker): stack_config adds the
+# `pulumi config rm` command that removes it.
+MISPLACED_KEY = "misplaced_key"
+
+
+def misplaced_key(reason: str) -> PydanticCustomError:
+    """A validator's error for a key to remove; `reason` says why, and where what the user meant belongs."""
+    return PydanticCustomError(MISPLACED_KEY, reason)
+
+
+def missing_key(reason: str) -> PydanticCustomError:
+    """A validator's error for a key required only in some cases (`reason` says which): reported as a missing field,
+    with the command that sets it."""
+    return PydanticCustomError("missing", reason)
 
 
 def pinned_image(image: str) -> str:

@@ -62,6 +62,7 @@ PLATFORM_KINDS: dict[str, tuple[str, str]] = {
     "Deployment": ("apps", "deployments"),
     "HorizontalPodAutoscaler": ("autoscaling", "horizontalpodautoscalers"),
     "Job": ("batch", "jobs"),
+    "CronJob": ("batch", "cronjobs"),
     "Ingress": ("networking.k8s.io", "ingresses"),
     "NetworkPolicy": ("networking.k8s.io", "networkpolicies"),
     "PodDisruptionBudget": ("policy", "poddisruptionbudgets"),

@@ -89,6 +89,8 @@ def test_rollout_never_drops_below_the_disruption_budget(default_service):
     assert one(default_service, "PodDisruptionBudget")["spec"] == {
         "maxUnavailable": 1,
         "selector": {"matchLabels": {"app.kubernetes.io/name": "web"}},
+        # A crash-looping pod never blocks a node's drain.
+        "unhealthyPodEvictionPolicy": "AlwaysAllow",
     }
 
 

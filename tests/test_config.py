@@ -60,7 +60,8 @@ def test_shipped_stack_files_are_valid(stack):
     values, secret_keys = stack_values(stack)
     config = load(values, secret_keys, stack)
     assert config.environment.value == stack
-    assert [service.name for service in config.services] == ["web", "api"]
+    workloads = [("web", "web"), ("api", "web")] + ([("analytics", "worker"), ("report", "cron")] if stack != "local" else [])
+    assert [(service.name, service.kind) for service in config.services] == workloads
 
 
 BAD_INPUTS = [
