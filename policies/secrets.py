@@ -279,6 +279,8 @@ def metadata_findings(obj: dict[str, Any]) -> list[str]:
 # --- rule: no-plaintext-secret-manifest ---------------------------------------------------------------------
 
 SECRET_DATA_FIELDS = ("data", "stringData")
+# What tools.preview writes in place of every secret value of the manifests it renders: masked, so not plaintext.
+MASKED_SECRET = "[secret]"
 SECRET_MANIFEST_FIX = (
     "create the Secret from Pulumi encrypted config (`pulumi config set --secret KEY`, passed to "
     "kubernetes.core.v1.Secret, which keeps it encrypted in state) or from an external store (External "
@@ -310,7 +312,7 @@ def plaintext_secret_findings(obj: dict[str, Any], secret_fields: Sequence[str] 
 
 def _is_literal(item: Any) -> bool:
     value, was_secret = unwrap(item)
-    return not was_secret and isinstance(value, str) and value != ""
+    return not was_secret and isinstance(value, str) and value not in ("", MASKED_SECRET)
 
 
 # --- pulumi_policy wrappers ---------------------------------------------------------------------------------

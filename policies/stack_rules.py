@@ -41,6 +41,8 @@ DEFAULT_ALLOWED_SERVICE_TYPES = ("ClusterIP",)
 EXPOSING_SERVICE_TYPES = ("LoadBalancer", "NodePort")
 PROD_ENVIRONMENT = "prod"
 PROD_MIN_INSTANCES = 3
+# The URNs tools.check gives the objects of plain YAML files (Helm or Kustomize output, the preview's manifests).
+PLAIN_MANIFEST_URN_PREFIX = "urn:pulumi:manifests::check::"
 BARMAN_CLOUD_PLUGIN = "barman-cloud.cloudnative-pg.io"
 
 
@@ -544,7 +546,8 @@ def service_exposure_findings(obj: dict[str, Any], allowed_types: Iterable[str] 
 # --- rule: prod-database-safety (per resource) --------------------------------------------------------------
 
 
-def prod_database_findings(obj: dict[str, Any], protect: bool, environment: str | None) -> list[str]:
+def prod_database_findings(obj: dict[str, Any], protect: bool | None, environment: str | None) -> list[str]:
+    """`protect` is the resource option, None where there is none to judge (plain YAML: tools.check)."""
     obj = to_plain(obj)
     if environment != PROD_ENVIRONMENT or obj.get("kind") != "Cluster" or not str(obj.get("apiVersion", "")).startswith(CNPG_GROUP + "/"):
         return []
@@ -563,7 +566,7 @@ def prod_database_findings(obj: dict[str, Any], protect: bool, environment: str 
             f"the Barman Cloud plugin to spec.plugins (name: {BARMAN_CLOUD_PLUGIN}, isWALArchiver: true, "
             "parameters.barmanObjectName)."
         )
-    if not protect:
+    if protect is False:
         messages.append(
             "the resource option protect is not set: create the Cluster with "
             "pulumi.ResourceOptions(protect=True, retain_on_delete=True) so a destroy or replacement cannot delete "
@@ -604,7 +607,9 @@ def _validate_service_exposure(args, report_violation) -> None:
 
 def _validate_prod_database(args, report_violation) -> None:
     environment = (args.get_config() or {}).get("environment")
-    for message in prod_database_findings(args.props, bool(args.opts.protect), environment):
+    # Plain manifests (tools.check) carry no resource options: nothing says whether they are protected.
+    protect = None if str(args.urn).startswith(PLAIN_MANIFEST_URN_PREFIX) else bool(args.opts.protect)
+    for message in prod_database_findings(args.props, protect, environment):
         report_violation(message)
 
 

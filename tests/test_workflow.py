@@ -187,3 +187,26 @@ def test_id_token_is_granted_only_to_the_deploy_jobs():
                 assert granted == "write", name
             else:
                 assert granted is None, (path.name, name)
+
+
+def workflow_step(name: str) -> str:
+    steps = load()["jobs"]["offline-preview"]["steps"]
+    return next(step["run"] for step in steps if step.get("name") == name)
+
+
+@pytest.mark.parametrize("stack", ["local", "staging", "prod"])
+def test_the_pack_step_over_the_rendered_yaml_passes_on_every_shipped_stack(stack, tmp_path):
+    """The workflow's own two steps, as it runs them: the preview writes masked manifests, the pack judges them."""
+    import os
+    import subprocess
+    import sys
+
+    outputs = tmp_path / "github-output"
+    env = {**os.environ, "STACK": stack, "GITHUB_OUTPUT": str(outputs)}
+    for name in ("Offline preview (SARIF)", "Policy pack over the rendered YAML (as security owners run it on Helm/Kustomize output)"):
+        script = workflow_step(name).replace(".venv/bin/python", sys.executable).replace("build/manifests", str(tmp_path))
+        script = script.replace("> preview.sarif", f"> {tmp_path / 'preview.sarif'}")  # nothing written into the checkout
+        result = subprocess.run(["bash", "-c", script], cwd=engine.PROJECT_DIR, env=env, capture_output=True, text=True, timeout=300)
+        assert result.returncode == 0, (name, result.stdout[-2000:], result.stderr[-2000:])
+    assert outputs.read_text() == "exit=0\n"  # the preview itself found nothing to fail on
+    assert any((tmp_path / stack).glob("secret_*.yaml")), "the stack renders Secrets, so the mask is what is judged"

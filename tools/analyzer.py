@@ -30,10 +30,11 @@ from pulumi_policy import policy as policy_sdk
 from pulumi_policy import proxy as policy_proxy
 from pulumi_policy.policy import _PolicyAnalyzerServicer
 
+from policies.stack_rules import PLAIN_MANIFEST_URN_PREFIX
 from tools.engine import RecordedResource
 
 ENFORCEMENT_LEVELS = tuple(level.value for level in EnforcementLevel)
-MANIFEST_URN_PREFIX = "urn:pulumi:manifests::check::"
+MANIFEST_URN_PREFIX = PLAIN_MANIFEST_URN_PREFIX
 
 
 class PolicyConfigError(Exception):

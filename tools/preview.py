@@ -25,10 +25,11 @@ from typing import Any
 
 import yaml
 
+from policies.secrets import MASKED_SECRET
 from tools import engine, sarif
 from tools import diff as stack_diff
 
-MASK = "[secret]"
+MASK = MASKED_SECRET  # the policy pack knows the mask: a masked manifest is not a plaintext one
 POLICY_CONFIG_DIR = engine.PROJECT_DIR / "policies" / "config"
 
 

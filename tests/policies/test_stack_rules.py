@@ -322,6 +322,15 @@ def test_an_unsafe_prod_database_is_reported_for_each_gap():
     assert messages[2].startswith("the resource option protect is not set") and "protect=True" in messages[2]
 
 
+def test_plain_yaml_is_judged_on_its_spec_only_it_has_no_resource_options():
+    """tools.check over rendered manifests: instances and backups are in the YAML, `protect` cannot be."""
+    from tools.analyzer import analyze_manifests
+
+    obj = {"apiVersion": "postgresql.cnpg.io/v1", "kind": "Cluster", "metadata": {"name": "db", "namespace": NS}, "spec": {"instances": 1}}
+    messages = [f.message for f in analyze_manifests([obj], policy_config=PROD, stack_policies=True) if "protect" in f.message or "instances" in f.message]
+    assert len(messages) == 1 and messages[0].startswith("spec.instances is 1")
+
+
 def test_a_barman_plugin_that_does_not_archive_wal_is_no_backup():
     plugin = {**PLUGIN, "isWALArchiver": False}
     [finding] = run([cluster(protect=True, instances=3.0, plugins=[plugin])], "prod-database-safety", PROD)
