@@ -19,6 +19,46 @@ LOGS="$PREFIX/logs"
 # Every step: the file it makes in $BIN | the pins it is built from | the function that builds it.
 # A step is rebuilt only when its own pins change (its stamp is $BIN/.<file>.pins), so adding a tool or moving
 # one pin never rebuilds the rest. Steps are declared at the end, after their functions.
+# CloudNativePG's operator (`manager controller`), for the e2e to run against the stacks' Clusters and Poolers. Two
+# files from the same module go with it: its webhook configurations and its CRDs (the e2e installs those; the
+# offline schemas in tools/crds must be the same files). Its webhook server listens on every interface
+# (controller-runtime's default host, no flag): an -overlay of that one line of the served source makes it
+# 127.0.0.1, as every server the e2e starts; the module itself stays as served.
+build_cnpg() {
+  local mod=github.com/cloudnative-pg/cloudnative-pg dir source
+  wrapper cnpg
+  go get "$mod/cmd/manager@$CNPG_VERSION"
+  dir="$(module_field "$mod@$CNPG_VERSION" Dir)"
+  source="$dir/internal/cmd/manager/controller/controller.go"
+  sed 's/^\(\t*\)Port:    port,$/\1Host:    "127.0.0.1",\n\1Port:    port,/' "$source" >controller.go
+  grep -q 'Host:    "127.0.0.1",' controller.go || { echo "the webhook server's Port line moved in $source" >&2; return 1; }
+  printf '{"Replace": {"%s": "%s"}}\n' "$source" "$PWD/controller.go" >overlay.json
+  go build -overlay overlay.json -trimpath -ldflags "-s -w" -o "$BIN/cnpg-manager.tmp" "$mod/cmd/manager"
+  cp "$dir/config/webhook/manifests.yaml" "$BIN/cnpg-webhooks.yaml"
+  operator_crds "$dir" postgresql.cnpg.io
+  mv "$BIN/cnpg-manager.tmp" "$BIN/cnpg-manager"
+}
+
+# The Barman Cloud plugin (`manager operator`): its own wrapper module, because in one module with the operator
+# Go's version selection would lift the operator's cnpg-i to the plugin's.
+build_barman_cloud() {
+  local mod=github.com/cloudnative-pg/plugin-barman-cloud
+  wrapper barman-cloud
+  go get "$mod/cmd/manager@$BARMAN_CLOUD_PLUGIN_VERSION"
+  go build -trimpath -ldflags "-s -w" -o "$BIN/barman-cloud-manager.tmp" "$mod/cmd/manager"
+  operator_crds "$(module_field "$mod@$BARMAN_CLOUD_PLUGIN_VERSION" Dir)" barmancloud.cnpg.io
+  mv "$BIN/barman-cloud-manager.tmp" "$BIN/barman-cloud-manager"
+}
+
+# An operator module's CRDs of one group as $BIN/crds/<group>/<plural>.yaml (the layout tools/crds/extract.py reads).
+operator_crds() {  # operator_crds MODULE_DIR GROUP
+  local file
+  rm -rf "$BIN/crds/$2" && mkdir -p "$BIN/crds/$2"
+  for file in "$1/config/crd/bases/$2"_*.yaml; do
+    cp "$file" "$BIN/crds/$2/$(basename "$file" | sed "s/^$2_//")"
+  done
+}
+
 STEPS=()
 
 stamp() { echo "$BIN/.$1.pins"; }
@@ -152,6 +192,8 @@ STEPS=(
   "kube-scheduler|$KUBERNETES_VERSION|build_kubernetes"
   "kwok|$KWOK_VERSION|build_kwok"
   "kwok-stages.yaml|$KWOK_VERSION|build_kwok_stages"
+  "cnpg-manager|$CNPG_VERSION|build_cnpg"
+  "barman-cloud-manager|$BARMAN_CLOUD_PLUGIN_VERSION|build_barman_cloud"
 )
 
 if [[ "${1:-}" == "--print" ]]; then
