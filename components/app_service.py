@@ -24,7 +24,7 @@ import pulumi_random as random
 
 from components import backing_service, hardening
 from components.autoscaling import AutoscalersArgs, ScaleTarget, SecretKey, render_autoscalers
-from components.app_service_config import EgressRule, ServiceConfig
+from components.app_service_config import EgressRule, OneOffJob, ServiceConfig
 from components.backing_service import BackingService, SecretRef
 from components.config_base import PRIVATE_IPV4_RANGES, PRIVATE_IPV6_RANGES
 
@@ -55,6 +55,7 @@ MIGRATIONS_BACKOFF_LIMIT = 2
 # A finished Job and its pods' logs stay a week, to read why a migration failed. Pulumi deletes a superseded Job
 # itself; once the TTL has removed the last one, `pulumi refresh` forgets it and the next `pulumi up` runs it again.
 MIGRATIONS_TTL_SECONDS = 7 * 24 * 3600
+MIGRATIONS = "migrations"  # the one-off Job that runs before a rollout; tasks run after it
 
 
 @dataclass
@@ -80,7 +81,8 @@ class AppServiceArgs:
     spread_strictly: bool = False  # True: refuse to schedule two replicas on one node (prod)
     # The migrations' image as pulled, resolved like `image`; required when service.migrations.image is set.
     migrations_image: str | None = None
-    # What the migration Job sets over the service's env (e.g. its database's primary instead of the pooler).
+    task_images: dict[str, str] = field(default_factory=dict)  # the same, by task name, for tasks with an image
+    # What the migration and task Jobs set over the service's env (e.g. its database's primary instead of the pooler).
     migrations_env: dict[str, str] = field(default_factory=dict)
     migrations_secret_refs: list[SecretRef] = field(default_factory=list)
     # Its databases by name -> the Secret key with a connection string, for KEDA's postgresql triggers.
@@ -91,16 +93,32 @@ def secret_ref_env(ref: SecretRef) -> dict:
     return {"name": ref.env_name, "valueFrom": {"secretKeyRef": {"name": ref.secret_name, "key": ref.key}}}
 
 
+def one_off_name(service_name: str, purpose: str) -> str:
+    """A one-off Job's pods' app.kubernetes.io/name ('<service>-migrations', '<service>-<task>'): not the service's
+    own, so that its Service, PDB and NetworkPolicy never select them; a database admits them by this name."""
+    return f"{service_name}-{purpose}"
+
+
 def migrations_name(service_name: str) -> str:
-    """The migration pods' app.kubernetes.io/name: not the service's own, so that its Service, PDB and NetworkPolicy
-    never select them; a database admits them by this name."""
-    return f"{service_name}-migrations"
+    return one_off_name(service_name, MIGRATIONS)
+
+
+def one_off_names(service: ServiceConfig) -> list[str]:
+    """The pod names of a service's one-off Jobs: its migrations and tasks."""
+    purposes = ([MIGRATIONS] if service.migrations else []) + [task.name for task in service.tasks]
+    return [one_off_name(service.name, purpose) for purpose in purposes]
+
+
+def one_off_job_name(pod_name: str, image: str, command: list[str], args: list[str] | None = None) -> str:
+    """A new image, command or args is a new Job name, so Pulumi replaces the Job and it runs again (args only when
+    set: the migrations' names from before args existed stay, and do not rerun)."""
+    identity = {"image": image, "command": command, **({"args": args} if args is not None else {})}
+    digest = hashlib.sha256(json.dumps(identity).encode()).hexdigest()[:8]
+    return f"{pod_name}-{digest}"
 
 
 def migrations_job_name(service_name: str, image: str, command: list[str]) -> str:
-    """A new image or command is a new Job name, so Pulumi replaces the Job and the migrations run again."""
-    digest = hashlib.sha256(json.dumps({"image": image, "command": command}).encode()).hexdigest()[:8]
-    return f"{migrations_name(service_name)}-{digest}"
+    return one_off_job_name(migrations_name(service_name), image, command)
 
 
 def config_checksum(env: dict[str, str]) -> str:
@@ -332,9 +350,13 @@ class AppService(pulumi.ComponentResource):
 
         prerequisites = [service_account, config_map, secret]
         # A failed migration fails `pulumi up` here, before any pod of the new version starts.
-        migrated = [self._migrations_job(name, args, runtime, pod_runtime, prerequisites)] if service.migrations else []
+        migrated = [
+            self._one_off_job(name, args, job, MIGRATIONS, self._pulled(args, MIGRATIONS, job), runtime, pod_runtime, prerequisites)
+            for job in [service.migrations]
+            if job is not None
+        ]
         after_migrations = pulumi.ResourceOptions(parent=self, depends_on=[*prerequisites, *migrated])
-        self.deployment = None
+        self.deployment = self.cron_job = None
         if service.kind == "cron":
             container["terminationMessagePolicy"] = "FallbackToLogsOnError"  # the alert's reader sees why it failed
             pod_template["spec"]["restartPolicy"] = "Never"  # a failed run is retried as a new pod (backoffLimit)
@@ -411,58 +433,75 @@ class AppService(pulumi.ComponentResource):
             opts=child,
         )
 
+        rolled_out = [self.deployment or self.cron_job]
+        for task in service.tasks:  # after the rollout: a task may rely on what the new version deployed
+            self._one_off_job(name, args, task, task.name, self._pulled(args, task.name, task), runtime, pod_runtime, rolled_out)
+
         self.service_name = service.name
         # None for a worker or cron job: nothing calls them.
         self.url = f"http://{service.name}.{args.namespace}.svc.cluster.local:{service.port}" if service.is_web else None
         self.register_outputs({"service_name": self.service_name, "url": self.url})
 
-    def _migrations_job(
-        self, name: str, args: AppServiceArgs, runtime: dict, pod_runtime: dict, prerequisites: list[pulumi.Resource]
+    def _one_off_job(
+        self,
+        name: str,
+        args: AppServiceArgs,
+        job: OneOffJob,
+        purpose: str,
+        image: str,
+        runtime: dict,
+        pod_runtime: dict,
+        depends_on: list[pulumi.Resource],
     ) -> k8s.batch.v1.Job:
+        """The Job of a one-off run (`purpose`: 'migrations' or a task's name), awaited by `pulumi up`.
+
+        Its pods are named '<service>-<purpose>', not after the service, so that the service's Service, PDB and
+        NetworkPolicy never select them; a database admits them by that name, straight to its primary."""
         service = args.service
-        migrations = service.migrations
-        if migrations.image is not None and args.migrations_image is None:
-            raise ValueError(
-                f"service '{service.name}' sets migrations.image: pass it as pulled in AppServiceArgs.migrations_image"
-            )
-        image = args.migrations_image or args.image
-        labels = hardening.standard_labels(migrations_name(service.name), "migrations")
+        pod_name = one_off_name(service.name, purpose)
+        labels = hardening.standard_labels(pod_name, "migrations" if purpose == MIGRATIONS else "task")
         overridden = set(args.migrations_env) | {ref.env_name for ref in args.migrations_secret_refs}
         env = (
             [variable for variable in runtime["env"] if variable["name"] not in overridden]
             + [{"name": env_name, "value": value} for env_name, value in sorted(args.migrations_env.items())]
             + [secret_ref_env(ref) for ref in args.migrations_secret_refs]
         )
+        container = {"name": purpose, "image": image, **entrypoint(job.command, job.args), **runtime, "env": env}
         return k8s.batch.v1.Job(
             # The logical name stays while the object's name follows image and command: a new image is a replacement,
             # created under its new name before the old Job is deleted.
-            f"{name}-migrations",
+            f"{name}-{purpose}",
             metadata={
-                "name": migrations_job_name(service.name, image, migrations.command),
+                "name": one_off_job_name(pod_name, image, job.command, job.args),
                 "namespace": args.namespace,
                 "labels": labels,
                 "annotations": {
-                    AWAIT_TIMEOUT_ANNOTATION: str(migrations.timeout_seconds + MIGRATIONS_AWAIT_MARGIN_SECONDS),
+                    AWAIT_TIMEOUT_ANNOTATION: str(job.timeout_seconds + MIGRATIONS_AWAIT_MARGIN_SECONDS),
                     REPLACE_UNREADY_ANNOTATION: "true",
                 },
             },
             spec={
                 "backoffLimit": MIGRATIONS_BACKOFF_LIMIT,
-                "activeDeadlineSeconds": migrations.timeout_seconds,
+                "activeDeadlineSeconds": job.timeout_seconds,
                 "ttlSecondsAfterFinished": MIGRATIONS_TTL_SECONDS,
                 "template": {
                     "metadata": {"labels": labels},
-                    "spec": {
-                        **pod_runtime,
-                        "restartPolicy": "Never",
-                        "containers": [{"name": "migrations", "image": image, "command": migrations.command, **runtime, "env": env}],
-                    },
+                    "spec": {**pod_runtime, "restartPolicy": "Never", "containers": [container]},
                 },
             },
             # Never protected, not even in prod: Pulumi refuses to replace a protected resource, and every new image
             # replaces this Job. It holds no data.
-            opts=pulumi.ResourceOptions(parent=self, depends_on=prerequisites, protect=False),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=depends_on, protect=False),
         )
+
+    @staticmethod
+    def _pulled(args: AppServiceArgs, purpose: str, job: OneOffJob) -> str:
+        """A one-off Job's image as pulled: its own (resolved by the caller) or the service's."""
+        pulled = args.migrations_image if purpose == MIGRATIONS else args.task_images.get(purpose)
+        if job.image is not None and pulled is None:
+            where = "migrations_image" if purpose == MIGRATIONS else f"task_images['{purpose}']"
+            raise ValueError(f"service '{args.service.name}' sets an image for '{purpose}': pass it as pulled in AppServiceArgs.{where}")
+        return pulled or args.image
 
     @staticmethod
     def _network_policy_spec(service: ServiceConfig, selector: dict[str, str], args: AppServiceArgs) -> dict:

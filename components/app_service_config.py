@@ -77,13 +77,15 @@ class Shutdown(CamelModel):
         return self
 
 
-class Migrations(CamelModel):
-    """A Job that runs before the service's new pods roll out; `pulumi up` waits for it and stops if it fails."""
+class OneOffJob(CamelModel):
+    """A Job run once per image and command (a new one is a new Job), with the service's settings, secrets and
+    databases; `pulumi up` waits for it and stops if it fails."""
 
     command: list[str] = Field(min_length=1)
+    args: Optional[list[str]] = None
     image: Optional[str] = None  # None: the service's image
-    # The Job's deadline, retries included. At most an hour: longer blocks every rollout that long; run such a data
-    # migration in the background instead.
+    # The Job's deadline, retries included. At most an hour: `pulumi up` waits that long; run longer work as a cron job
+    # or a worker instead.
     timeout_seconds: int = Field(default=300, ge=30, le=3600)
 
     @field_validator("command")
@@ -97,6 +99,19 @@ class Migrations(CamelModel):
     @classmethod
     def image_is_pinned(cls, image: Optional[str]) -> Optional[str]:
         return None if image is None else pinned_image(image)
+
+
+class Migrations(OneOffJob):
+    """Runs before the service's new pods roll out (or its CronJob changes), straight against its databases' primary."""
+
+
+class Task(OneOffJob):
+    """A one-off task (a data backfill, a search reindex): runs after the service's rollout, again whenever its
+    image, command or args change."""
+
+    # Its Job is named '<service>-<task>-<8 hex>' and a Job's name is a label value (63 characters): a service name
+    # has at most 40.
+    name: str = Field(pattern=DNS_LABEL, max_length=13)
 
 
 class MetricsEndpoint(CamelModel):
@@ -270,6 +285,7 @@ class ServiceConfig(CamelModel):
     health: HealthChecks = Field(default=HealthChecks(), validate_default=True)
     shutdown: Shutdown = Shutdown()
     migrations: Optional[Migrations] = None
+    tasks: list[Task] = Field(default_factory=list)
     calls: list[str] = Field(default_factory=list)
     metrics: Optional[MetricsEndpoint] = None
     run_as_user: int = Field(default=10001, ge=1)
@@ -416,6 +432,15 @@ class ServiceConfig(CamelModel):
         if both:
             raise ValueError(f"{both} are in both 'env' and 'secretEnv'; keep each variable in one place")
         return self
+
+    @field_validator("tasks")
+    @classmethod
+    def task_names_unique(cls, tasks: list[Task]) -> list[Task]:
+        names = [task.name for task in tasks]
+        duplicates = sorted({name for name in names if names.count(name) > 1} | ({"migrations"} & set(names)))
+        if duplicates:
+            raise ValueError(f"task names {duplicates} are taken (each task's own, 'migrations' the migrations'); rename them")
+        return tasks
 
     @model_validator(mode="after")
     def egress_names_unique(self) -> "ServiceConfig":

@@ -27,6 +27,7 @@ Decisions worth knowing:
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from dataclasses import dataclass, field
@@ -54,7 +55,7 @@ RECEIVER_SECRET_NAME = "platform-alert-receivers"
 # cluster (kube-prometheus-stack groups by namespace alone: one notification for every alert of the namespace).
 # One group per alert and service or database: five crash-looping pods of a service page once, two broken services
 # twice (PagerDuty opens an incident per group and resolves it when the group resolves).
-GROUP_BY = ["alertname", "service", "database"]
+GROUP_BY = ["alertname", "service", "database", "cache"]
 GROUP_WAIT = "30s"  # the rules already wait (`for`, 2m to 1h); 30 s only gathers alerts that fire together
 GROUP_INTERVAL = "5m"  # how soon a group's new or resolved alerts are sent (Alertmanager's default)
 # While an alert fires it is re-sent: PagerDuty folds a repeat into the open incident, but reopens one that was
@@ -77,11 +78,22 @@ class MonitoredDatabase:
 
 
 @dataclass
+class MonitoredCache:
+    """A cache to alert on: its data nodes are `<name>-<n>`, with an exporter each."""
+
+    name: str
+    replicas: int = 0
+    failover: bool = False
+    maxmemory_policy: str = "allkeys-lru"
+
+
+@dataclass
 class MonitoringArgs:
     config: MonitoringConfig
     namespace: str
     services: list[ServiceConfig]
     databases: list[MonitoredDatabase] = field(default_factory=list)
+    caches: list[MonitoredCache] = field(default_factory=list)
     # The value of each secret config key `config.alerting` names (`AlertingConfig.secret_keys`), by key.
     receiver_secrets: dict[str, pulumi.Input[str]] = field(default_factory=dict)
 
@@ -162,26 +174,39 @@ class Monitoring(pulumi.ComponentResource):
         for service in args.services:
             if service.metrics is None:
                 continue
-            readiness.custom_resource(
-                f"{name}-{service.name}-service-monitor",
-                api_version=MONITORING_API_VERSION,
-                kind="ServiceMonitor",
-                metadata=metadata(service.name, config.selector_labels),
-                spec={
-                    "selector": {"matchLabels": hardening.selector_labels(service.name)},
-                    "namespaceSelector": {"matchNames": [args.namespace]},
-                    # The job label is the Service's name (the default): the alerts and dashboards select job="<service>".
-                    "endpoints": [
-                        {
-                            "port": METRICS_PORT_NAME,
-                            "path": service.metrics.path,
-                            "scheme": "http",
-                            "interval": config.scrape_interval,
-                        }
-                    ],
-                },
-                opts=child,
-            )
+            endpoint = {"port": METRICS_PORT_NAME, "path": service.metrics.path, "scheme": "http", "interval": config.scrape_interval}
+            if service.is_web:
+                readiness.custom_resource(
+                    f"{name}-{service.name}-service-monitor",
+                    api_version=MONITORING_API_VERSION,
+                    kind="ServiceMonitor",
+                    metadata=metadata(service.name, config.selector_labels),
+                    spec={
+                        "selector": {"matchLabels": hardening.selector_labels(service.name)},
+                        "namespaceSelector": {"matchNames": [args.namespace]},
+                        # The job label is the Service's name (the default): the alerts and dashboards select job="<service>".
+                        "endpoints": [endpoint],
+                    },
+                    opts=child,
+                )
+            else:
+                # A worker has no Service for a ServiceMonitor to follow, and a headless one only for scraping would
+                # give it a DNS name others could call: its pods are scraped directly, by label and port name.
+                readiness.custom_resource(
+                    f"{name}-{service.name}-pod-monitor",
+                    api_version=MONITORING_API_VERSION,
+                    kind="PodMonitor",
+                    metadata=metadata(service.name, config.selector_labels),
+                    spec={
+                        "selector": {"matchLabels": hardening.selector_labels(service.name)},
+                        "namespaceSelector": {"matchNames": [args.namespace]},
+                        # job="<service>" as for a web service (a PodMonitor's default is "<namespace>/<monitor>").
+                        "podMetricsEndpoints": [
+                            {**endpoint, "relabelings": [{"action": "replace", "targetLabel": "job", "replacement": service.name}]}
+                        ],
+                    },
+                    opts=child,
+                )
             k8s.networking.v1.NetworkPolicy(
                 f"{name}-{service.name}-metrics-netpol",
                 metadata=metadata(f"metrics-{service.name}"),
@@ -193,7 +218,11 @@ class Monitoring(pulumi.ComponentResource):
                 opts=child,
             )
 
-        groups = [group for group in (self._workload_rules(), self._service_rules(), self._database_rules()) if group["rules"]]
+        groups = [
+            group
+            for group in (self._workload_rules(), self._service_rules(), self._cron_job_rules(), self._database_rules(), self._cache_rules())
+            if group["rules"]
+        ]
         self.alert_names = sorted({rule["alert"] for group in groups for rule in group["rules"]})
         readiness.custom_resource(
             f"{name}-rules",
@@ -207,11 +236,18 @@ class Monitoring(pulumi.ComponentResource):
             routing_metadata = metadata(ALERT_ROUTING_NAME, config.selector_labels)
             self._alert_routing(name, config.alerting, metadata(RECEIVER_SECRET_NAME), routing_metadata)
 
-        for service in args.services:
+        for service in (service for service in args.services if service.kind != "cron"):  # a run is no dashboard
             k8s.core.v1.ConfigMap(
                 f"{name}-{service.name}-dashboard",
                 metadata=metadata(f"dashboard-{service.name}", DASHBOARD_LABEL),
                 data={f"{service.name}.json": json.dumps(self.dashboard(service), indent=1, sort_keys=True)},
+                opts=child,
+            )
+        for cache in args.caches:
+            k8s.core.v1.ConfigMap(
+                f"{name}-cache-{cache.name}-dashboard",
+                metadata=metadata(f"dashboard-cache-{cache.name}", DASHBOARD_LABEL),
+                data={f"cache-{cache.name}.json": json.dumps(self.cache_dashboard(cache), indent=1, sort_keys=True)},
                 opts=child,
             )
         self.register_outputs({"alert_names": self.alert_names})
@@ -312,8 +348,10 @@ class Monitoring(pulumi.ComponentResource):
         names = config.http_metrics
         rules = []
         for service in self._args.services:
-            if service.metrics is None:
-                continue
+            if service.kind == "worker":
+                rules.append(self._worker_unavailable(service))
+            if service.metrics is None or not service.is_web:
+                continue  # the SLOs judge HTTP requests through the Service: web services only
             job = selector(namespace=ns, job=service.name)
             requests = f"{names.requests_total}{job}"
             errors = f"{names.requests_total}{selector(namespace=ns, job=service.name, **{names.status_label: '5..~'})}"
@@ -360,6 +398,78 @@ class Monitoring(pulumi.ComponentResource):
                         )
                     )
         return {"name": "platform-services", "rules": rules}
+
+    def _worker_unavailable(self, service: ServiceConfig) -> dict:
+        """A worker with replicas wanted and none available: its backlog grows (a worker scaled to zero is not down)."""
+        ns = self._args.namespace
+        deployment = selector(namespace=ns, deployment=service.name)
+        return self._alert(
+            "WorkerUnavailable",
+            f"(kube_deployment_status_replicas_available{deployment} == 0)"
+            f" and on (namespace, deployment) (kube_deployment_spec_replicas{deployment} > 0)",
+            "10m",
+            "critical",
+            f"No pod of worker {service.name} is available",
+            f"Worker {service.name} in namespace {ns} has had none of its pods available for 10 minutes, so its work "
+            "piles up. Check its Deployment, pods and their probes.",
+            service=service.name,
+        )
+
+    def _cron_job_rules(self) -> dict:
+        """Per cron job: a failed run (kube-state-metrics' kube_job_status_failed, joined to the CronJob through
+        kube_job_owner) newer than its last success, and a last success older than the schedule allows."""
+        ns = self._args.namespace
+        rules = []
+        for service in (service for service in self._args.services if service.kind == "cron"):
+            cron_job = selector(namespace=ns, cronjob=service.name)
+            last_success = f"kube_cronjob_status_last_successful_time{cron_job}"
+            owned = f"kube_job_owner{selector(namespace=ns, owner_kind='CronJob', owner_name=service.name)}"
+            failed_runs = (
+                f"max by (namespace, job_name) (kube_job_status_start_time{selector(namespace=ns)}"
+                f" and on (namespace, job_name) (kube_job_status_failed{selector(namespace=ns)} > 0)"
+                f" and on (namespace, job_name) {owned})"
+            )
+            rules.append(
+                self._alert(
+                    "CronJobFailed",
+                    # A failed run that started after the last successful one (or with none yet): a later success
+                    # resolves the alert, though the failed Job stays in the history for reading.
+                    f"({failed_runs} > on () group_left () max({last_success}))"
+                    f" or ({failed_runs} unless on () {last_success})",
+                    "1m",
+                    "warning",
+                    f"A run of cron job {service.name} failed",
+                    f"Job {{{{ $labels.job_name }}}} of cron job {service.name} in namespace {ns} failed (its retries "
+                    "used up or its deadline passed) and no run has succeeded since. Read its pods' logs "
+                    f"(kubectl logs job/{{{{ $labels.job_name }}}}); rerun it with kubectl create job --from=cronjob/"
+                    f"{service.name} <name>.",
+                    service=service.name,
+                )
+            )
+            allowed = self.cron_job_allowed_age_seconds(service)
+            rules.append(
+                self._alert(
+                    "CronJobOverdue",
+                    f"(time() - max({last_success}) > {allowed})"
+                    f" or ((time() - max(kube_cronjob_created{cron_job}) > {allowed}) unless on () {last_success})",
+                    "5m",
+                    "warning",
+                    f"Cron job {service.name} has not succeeded for longer than its schedule allows",
+                    f"Cron job {service.name} in namespace {ns} (schedule '{service.schedule}') has had no successful run "
+                    f"for more than {allowed} s: runs fail, are skipped (a run still going, startingDeadlineSeconds) "
+                    "or the CronJob is suspended. Check `kubectl get cronjob,jobs` and the Jobs' events.",
+                    service=service.name,
+                )
+            )
+        return {"name": "platform-cron-jobs", "rules": rules}
+
+    @staticmethod
+    def cron_job_allowed_age_seconds(service: ServiceConfig) -> int:
+        """How old the last success may be: the longest time between two scheduled runs, plus how late the next may
+        start (startingDeadlineSeconds) and how long it may take (activeDeadlineSeconds), plus an hour for a daylight
+        saving change and the scrape delay."""
+        slack = 3600
+        return service.longest_run_interval_seconds + service.starting_deadline_seconds + service.active_deadline_seconds + slack
 
     def _database_rules(self) -> dict:
         config, ns = self._args.config, self._args.namespace
@@ -451,6 +561,92 @@ class Monitoring(pulumi.ComponentResource):
             )
         return {"name": "platform-databases", "rules": rules}
 
+    def _cache_rules(self) -> dict:
+        """Valkey caches, from the exporter beside each data node (redis_exporter's metric names)."""
+        ns = self._args.namespace
+        rules = []
+        for cache in self._args.caches:
+            pods = selector(namespace=ns, pod=f"{cache.name}-[0-9]+~")
+            up = f"(count(redis_up{pods} == 1) or on () vector(0))"
+            alert = functools.partial(self._alert, cache=cache.name)
+            rules += [
+                alert(
+                    "CacheDown",
+                    f"{up} == 0",
+                    "2m",
+                    "critical",
+                    f"Cache {cache.name} has no node up",
+                    f"No data node of cache {cache.name} in namespace {ns} has answered its exporter for 2 minutes: its "
+                    "services' reads and writes fail. Check the pods' events and logs.",
+                ),
+                alert(
+                    "CacheMemoryNearMaxmemory",
+                    f"max by (pod) (redis_memory_used_bytes{pods} / (redis_memory_max_bytes{pods} > 0)) > 0.9",
+                    "15m",
+                    "warning",
+                    f"Cache {cache.name} is close to its maxmemory",
+                    f"Node {{{{ $labels.pod }}}} of cache {cache.name} in namespace {ns} has used more than 90% of maxmemory "
+                    f"for 15 minutes: it evicts keys ({cache.maxmemory_policy}) or refuses writes (noeviction). Raise "
+                    "resources.limits.memory in the stack file if the working set has grown.",
+                ),
+                alert(
+                    "CacheEvicting",
+                    f"sum(rate(redis_evicted_keys_total{pods}[5m])) > 0",
+                    "15m",
+                    "warning",
+                    f"Cache {cache.name} evicts keys",
+                    f"Cache {cache.name} in namespace {ns} has been evicting keys for 15 minutes to stay within maxmemory: "
+                    "the services miss keys they wrote. Raise resources.limits.memory, or shorten the keys' TTLs.",
+                ),
+                alert(
+                    "CacheRejectingConnections",
+                    f"sum(increase(redis_rejected_connections_total{pods}[5m])) > 0",
+                    "5m",
+                    "warning",
+                    f"Cache {cache.name} rejects connections",
+                    f"Cache {cache.name} in namespace {ns} has refused client connections (maxclients reached) for 5 "
+                    "minutes: look for a service leaking connections or missing a connection pool.",
+                ),
+            ]
+            if not cache.failover:
+                continue
+            masters = selector(namespace=ns, pod=f"{cache.name}-[0-9]+~", role="master")
+            rules += [
+                alert(
+                    "CacheNoPrimary",
+                    f"(count(redis_instance_info{masters}) or on () vector(0)) != 1",
+                    "2m",
+                    "critical",
+                    f"Cache {cache.name} has no single primary",
+                    f"Cache {cache.name} in namespace {ns} has had {{{{ $value }}}} primaries for 2 minutes (one is right): "
+                    "writes fail, or go to two nodes that will not agree. Check the Sentinels' logs "
+                    f"(`kubectl logs -l app.kubernetes.io/name={cache.name}-sentinel`).",
+                ),
+                alert(
+                    "CacheReplicationBroken",
+                    f"(max(redis_connected_slaves{pods}) or on () vector(0)) < {cache.replicas}",
+                    "10m",
+                    "warning",
+                    f"Cache {cache.name}'s replicas are not all replicating",
+                    f"The primary of cache {cache.name} in namespace {ns} has had {{{{ $value }}}} of {cache.replicas} "
+                    "replicas connected for 10 minutes: one more failure and it cannot fail over.",
+                ),
+            ]
+        return {"name": "platform-caches", "rules": rules}
+
+    def cache_dashboard(self, cache: "MonitoredCache") -> dict:
+        """A Grafana dashboard for one cache: memory against maxmemory, traffic, clients, evictions, replication."""
+        pods = selector(namespace=self._args.namespace, pod=f"{cache.name}-[0-9]+~")
+        panels = [
+            ("Memory used and maxmemory", "bytes", [(f"redis_memory_used_bytes{pods}", "{{pod}}"), (f"max(redis_memory_max_bytes{pods})", "maxmemory")]),
+            ("Commands per second", "ops", [(f"sum by (pod) (rate(redis_commands_processed_total{pods}[$__rate_interval]))", "{{pod}}")]),
+            ("Connected clients", "short", [(f"sum by (pod) (redis_connected_clients{pods})", "{{pod}}")]),
+            ("Evicted keys per second", "short", [(f"sum(rate(redis_evicted_keys_total{pods}[$__rate_interval]))", "evicted")]),
+            ("Connected replicas", "short", [(f"max(redis_connected_slaves{pods})", "replicas")]),
+            ("Up", "short", [(f"redis_up{pods}", "{{pod}}")]),
+        ]
+        return self._dashboard_document(f"cache-{cache.name}", panels)
+
     # --- dashboards ---------------------------------------------------------------------------------------------
 
     def dashboard(self, service: ServiceConfig) -> dict:
@@ -460,7 +656,7 @@ class Monitoring(pulumi.ComponentResource):
         job = selector(namespace=ns, job=service.name)
         container = selector(namespace=ns, container=service.name)
         panels: list[tuple[str, str, list[tuple[str, str]]]] = []  # (title, unit, [(expr, legend)])
-        if service.metrics is not None:
+        if service.metrics is not None and service.is_web:  # a worker's metrics are its own, not HTTP requests
             panels += [
                 (
                     "Requests per second by status",
@@ -501,11 +697,16 @@ class Monitoring(pulumi.ComponentResource):
             ("Memory (working set)", "bytes", [(f"sum by (pod) (container_memory_working_set_bytes{container})", "{{pod}}")]),
             ("Restarts (1h)", "short", [(f"sum by (pod) (increase(kube_pod_container_status_restarts_total{container}[1h]))", "{{pod}}")]),
         ]
+        return self._dashboard_document(service.name, panels)
+
+    def _dashboard_document(self, key: str, panels: list[tuple[str, str, list[tuple[str, str]]]]) -> dict:
+        """A dashboard of timeseries panels (title, unit, [(expr, legend)]); the data source is the variable ${datasource}."""
+        ns = self._args.namespace
         datasource = {"type": "prometheus", "uid": "${datasource}"}
-        uid = "platform-" + hashlib.sha256(f"{ns}/{service.name}".encode()).hexdigest()[:16]
+        uid = "platform-" + hashlib.sha256(f"{ns}/{key}".encode()).hexdigest()[:16]
         return {
             "uid": uid,  # stable across runs, unique per namespace and service, within Grafana's 40 characters
-            "title": f"{service.name} ({ns})",
+            "title": f"{key} ({ns})",
             "tags": ["platform", ns],
             "editable": False,  # provisioned from this program: edits in the UI would be lost
             "schemaVersion": 39,

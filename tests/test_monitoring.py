@@ -228,9 +228,12 @@ def test_every_stack_monitors_web_api_and_its_database(stack_rendering):
     monitors = {o["metadata"]["name"] for o in objects if o["kind"] == "ServiceMonitor"}
     assert monitors == {"web", "api"}
     pod_monitors = [o for o in objects if o["kind"] == "PodMonitor"]
-    # The database's, made by the DatabaseCluster, and its pooler's where the stack has one (staging, prod).
+    # The database's, made by the DatabaseCluster, and its pooler's where the stack has one (staging, prod); the
+    # analytics worker's (no Service to follow) where the stack hosts it (staging, prod).
     pooled = any(o["kind"] == "Pooler" for o in objects)
-    assert [o["metadata"]["name"] for o in pod_monitors] == ["orders"] + (["orders-pooler-rw"] if pooled else [])
+    hosted = stack_rendering.stack != "local"
+    expected = ["orders", "cache"] + (["orders-pooler-rw"] if pooled else []) + (["analytics"] if hosted else [])
+    assert sorted(o["metadata"]["name"] for o in pod_monitors) == sorted(expected)
     for monitor in [o for o in objects if o["kind"] in ("ServiceMonitor", "PodMonitor", "PrometheusRule")]:
         assert monitor["metadata"]["labels"]["release"] == "kube-prometheus-stack", monitor["metadata"]["name"]
     (rule,) = [o for o in objects if o["kind"] == "PrometheusRule"]
@@ -243,11 +246,11 @@ def test_every_stack_monitors_web_api_and_its_database(stack_rendering):
     # Only a cluster with replicas can lag: local runs one instance, staging and prod more.
     assert ("DatabaseReplicationLag" in names) == (stack_rendering.stack != "local")
     metrics_policies = [o for o in objects if o["kind"] == "NetworkPolicy" and o["metadata"]["name"].startswith("metrics-")]
-    assert len(metrics_policies) == 2
+    assert len(metrics_policies) == (3 if hosted else 2)
     for policy in metrics_policies:
         (rule_in,) = policy["spec"]["ingress"]
         assert rule_in["from"][0]["namespaceSelector"] == {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}
         assert rule_in["ports"] == [{"protocol": "TCP", "port": 9090}]
     assert schemas.validate_all([o for o in objects if o["kind"] in ("ServiceMonitor", "PodMonitor", "PrometheusRule")]) == []
     dashboard_maps = [r for r in stack_rendering.resources if r.is_kubernetes_object and r.name.startswith("monitoring-") and r.inputs["kind"] == "ConfigMap"]
-    assert set(dashboards(dashboard_maps)) == {"web.json", "api.json"}
+    assert set(dashboards(dashboard_maps)) == {"web.json", "api.json", "cache-cache.json"} | ({"analytics.json"} if hosted else set())
