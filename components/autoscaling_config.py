@@ -226,6 +226,35 @@ def quantity(text: str) -> Decimal:
     return Decimal(number) * Decimal(_SUFFIXES[text[len(number):]])
 
 
+# KEDA's operator pods as its release manifests and chart label them (config/manager/manager.yaml in the module).
+KEDA_OPERATOR_POD_LABELS = {"app": "keda-operator"}
+
+
+class KedaSettings(CamelModel):
+    """The `keda` key: where the cluster's KEDA runs. Its operator queries the sources of the triggers itself, so the
+    databases of postgresql triggers admit it (their NetworkPolicies) from this namespace."""
+
+    operator_namespace: str = Field(default="keda", pattern=DNS_LABEL, max_length=63)
+
+    @property
+    def operator_peer(self) -> dict[str, Any]:
+        """KEDA's operator as a NetworkPolicy peer."""
+        return {
+            "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": self.operator_namespace}},
+            "podSelector": {"matchLabels": dict(KEDA_OPERATOR_POD_LABELS)},
+        }
+
+
+def keda_reads(services: list[Any], database_name: str) -> bool:
+    """Whether a postgresql trigger of some service queries this database (KEDA's operator then connects to it)."""
+    return any(
+        isinstance(trigger, PostgresqlTrigger) and trigger.database == database_name
+        for service in services
+        if service.autoscaling is not None and service.autoscaling.keda is not None
+        for trigger in service.autoscaling.keda.triggers
+    )
+
+
 # --- what ties the keys to the stack ------------------------------------------------------------------------
 
 

@@ -47,6 +47,9 @@ class ConnectionPoolerArgs:
     namespace: str
     cnpg: CnpgSettings
     client_selectors: list[dict] = field(default_factory=list)  # podSelectors of the pods that may connect
+    # Peers in other namespaces that connect with the application's credentials (KEDA's operator, for a postgresql
+    # trigger), as full NetworkPolicy peers (namespaceSelector + podSelector).
+    outside_clients: list[dict] = field(default_factory=list)
     instance_selector: dict = field(default_factory=dict)  # the database's instance pods
     instance_port: int = 5432  # PostgreSQL's port on them
     scraper_peer: dict = field(default_factory=dict)  # Prometheus, as a NetworkPolicy peer
@@ -140,11 +143,11 @@ class ConnectionPooler(pulumi.ComponentResource):
     @staticmethod
     def _policy_spec(args: ConnectionPoolerArgs) -> dict:
         ingress = [{"from": [args.scraper_peer], "ports": [{"protocol": "TCP", "port": PGBOUNCER_METRICS_PORT}]}]
-        if args.client_selectors:  # an empty `from` would mean "from anywhere"
+        if args.client_selectors or args.outside_clients:  # an empty `from` would mean "from anywhere"
             ingress.insert(
                 0,
                 {
-                    "from": [{"podSelector": selector} for selector in args.client_selectors],
+                    "from": [{"podSelector": selector} for selector in args.client_selectors] + list(args.outside_clients),
                     "ports": [{"protocol": "TCP", "port": PGBOUNCER_PORT}],
                 },
             )

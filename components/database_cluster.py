@@ -36,6 +36,7 @@ from components import hardening, readiness
 from components.config_base import PRIVATE_IPV4_RANGES
 from components.hardening import EGRESS_REASON_ANNOTATION, IRSA_ANNOTATION
 from components.app_service import SecretRef
+from components.autoscaling import SecretKey
 from components.connection_pooler import (
     PGBOUNCER_PORT,
     POD_ROLE_LABEL,
@@ -133,6 +134,9 @@ class DatabaseClusterArgs:
     # their app.kubernetes.io/name: the services' migration Jobs, always straight to the primary (schema changes
     # take session-level locks that a transaction-mode pooler would break).
     direct_clients: list[str] = field(default_factory=list)
+    # Peers in other namespaces that connect with the application's credentials through the pooler, or straight to
+    # the instances without one: KEDA's operator, for a service's postgresql trigger (full NetworkPolicy peers).
+    outside_clients: list[dict] = field(default_factory=list)
     # How the pods read the stack's bucket when `restore` reads an archive of another stack (its credentials).
     restore_access: Optional[BackupTarget] = None
 
@@ -328,6 +332,7 @@ class DatabaseCluster(pulumi.ComponentResource):
                     namespace=args.namespace,
                     cnpg=args.cnpg,
                     client_selectors=clients,
+                    outside_clients=args.outside_clients,
                     instance_selector={"matchLabels": instance_pods},
                     instance_port=POSTGRES_PORT,
                     scraper_peer=self._scraper_peer(args.metrics_scraper),
@@ -404,6 +409,11 @@ class DatabaseCluster(pulumi.ComponentResource):
     @property
     def client_names(self) -> list[str]:
         return sorted(self.database.used_by)
+
+    def connection_secret(self) -> SecretKey:
+        """The key of the credentials Secret holding a full connection URL (through the pooler when there is one), for
+        clients that take one string, such as KEDA's postgresql trigger."""
+        return SecretKey(self.secret_name, "uri")
 
     def migration_env(self) -> dict[str, str]:
         """What a migration Job sets over the service's settings: the primary itself, past the pooler (none without)."""
@@ -591,11 +601,12 @@ class DatabaseCluster(pulumi.ComponentResource):
     def _database_policy_spec(cls, args: DatabaseClusterArgs, clients: list[dict]) -> dict:
         """Who reaches the database pods (and on which port), and where they may go."""
         database = args.database
+        outside = [] if args.pooled else list(args.outside_clients)  # with a pooler they reach it, not the instances
         same_cluster = {"podSelector": cluster_pods(database.name)}
         postgres = {"protocol": "TCP", "port": POSTGRES_PORT}
         status = {"protocol": "TCP", "port": STATUS_PORT}
         ingress = [
-            {"from": [{"podSelector": selector} for selector in clients], "ports": [postgres]},
+            {"from": [{"podSelector": selector} for selector in clients] + outside, "ports": [postgres]},
             # Replication and the instance managers' status checks between the cluster's own pods.
             {"from": [same_cluster], "ports": [postgres, status]},
             # The operator polls each instance's status and connects to PostgreSQL (CloudNativePG's networking docs).
@@ -610,7 +621,7 @@ class DatabaseCluster(pulumi.ComponentResource):
             },
             {"from": [cls._scraper_peer(args.metrics_scraper)], "ports": [{"protocol": "TCP", "port": METRICS_PORT}]},
         ]
-        if not clients:
+        if not clients and not outside:
             ingress = ingress[1:]  # an empty `from` would mean "from anywhere"
         egress = [{"to": [same_cluster], "ports": [postgres, status]}]
         if args.cnpg.api_server_cidrs:  # never an empty `to`: that would mean "to anywhere"
