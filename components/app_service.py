@@ -31,6 +31,7 @@ from components.config_base import PRIVATE_IPV4_RANGES, PRIVATE_IPV6_RANGES
 HTTP_PORT_NAME = "http"
 METRICS_PORT_NAME = "metrics"
 HEALTH_PORT_NAME = "health"
+COMPONENT_LABEL = "app.kubernetes.io/component"
 STARTUP_PROBE_PERIOD_SECONDS = 5
 LIVENESS_PERIOD_SECONDS = 10
 READINESS_PERIOD_SECONDS = 5
@@ -270,7 +271,8 @@ class AppService(pulumi.ComponentResource):
         # What restarts the pods when it changes: the service's secret settings and its backing services' secrets.
         rollout_secrets = {**args.secret_values, **backing_service.rollout_secrets(args.backing_services)}
         child = pulumi.ResourceOptions(parent=self)
-        labels = hardening.standard_labels(service.name, "app")
+        # A web service's component stays "app" (its objects keep today's labels); a worker's and a cron job's say so.
+        labels = hardening.standard_labels(service.name, "app" if service.is_web else service.kind)
         selector = hardening.selector_labels(service.name)
 
         def metadata(object_name: str, annotations: dict[str, str] | None = None) -> dict:
@@ -374,7 +376,9 @@ class AppService(pulumi.ComponentResource):
             pod_template["spec"]["terminationGracePeriodSeconds"] = service.shutdown.grace_period_seconds
             pod_template["spec"]["topologySpreadConstraints"] = topology_spread(selector, args.spread_strictly)
             deployment_spec = {
-                "selector": {"matchLabels": selector},
+                # A worker's selector names its kind: the selector is immutable, so turning a web service into a worker
+                # (or back) replaces the Deployment, as the different workload it is, rather than patching one in place.
+                "selector": {"matchLabels": selector if service.is_web else {**selector, COMPONENT_LABEL: service.kind}},
                 # Surge one new pod before taking an old one down, so a rollout never dips below the PDB.
                 "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}},
                 "revisionHistoryLimit": 5,

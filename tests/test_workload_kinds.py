@@ -68,6 +68,10 @@ def test_a_worker_is_a_deployment_no_service_selects(worker):
     (component,) = [r for r in worker if r.type == "platform:app:AppService"]
     assert all(r.parent == component.urn for r in worker if r is not component)
     assert URLS["analytics"] is None  # nothing calls a worker
+    # Its selector names the kind (immutable: web <-> worker replaces the Deployment; test_workload_diff).
+    selector = one(worker, "Deployment")["spec"]["selector"]["matchLabels"]
+    assert selector == {"app.kubernetes.io/name": "analytics", "app.kubernetes.io/component": "worker"}
+    assert one(worker, "PodDisruptionBudget")["spec"]["selector"]["matchLabels"] == {"app.kubernetes.io/name": "analytics"}
 
 
 def test_a_worker_runs_its_command_and_is_probed_on_its_health_port(worker):
