@@ -18,6 +18,14 @@ from components.namespace_baseline import NamespaceBaseline, NamespaceBaselineAr
 from components.team_access import TeamAccess, TeamAccessArgs
 
 
+def stack_config_keys() -> set[str]:
+    """Every key the stack sets: the language host passes them in PULUMI_CONFIG, the Automation API's inline
+    programs and the offline engine set them in the SDK's config map (pulumi.runtime.config)."""
+    from pulumi.runtime import config
+
+    return set(config.CONFIG.get()) | set(config.get_config_env())
+
+
 def read_config() -> stack_config.StackConfig:
     """Validates the whole stack config before a single resource is registered."""
     project = pulumi.get_project()
@@ -27,6 +35,7 @@ def read_config() -> stack_config.StackConfig:
             project=project,
             read_value=lambda key: pulumi.runtime.get_config(f"{project}:{key}"),
             is_secret=lambda key: pulumi.runtime.is_config_secret(f"{project}:{key}"),
+            config_keys=stack_config_keys(),
         )
     except stack_config.ConfigError as error:
         # RunError: the CLI prints the message alone, without a Python traceback.

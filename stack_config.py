@@ -11,10 +11,11 @@ so a bad stack file stops the program before anything is registered.
 
 from __future__ import annotations
 
+import difflib
 import json
 import re
 from enum import Enum
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Iterable, Optional
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 
@@ -413,6 +414,36 @@ def _secret_problems(needed: dict[str, str], project: str, stack: str, read_valu
     return problems
 
 
+def _unknown_key_problems(
+    config_keys: Iterable[str], secret_keys: dict[str, str], project: str, stack: str, is_secret, orphans: bool
+) -> list[str]:
+    """Keys of this project that no setting reads: a typo (`monitorng`) would otherwise drop what it configures
+    without a word. Other namespaces (`kubernetes:`, `aws:`) belong to providers and are left alone."""
+    known = [*TOP_LEVEL_KEYS, *secret_keys]
+    problems = []
+    for full_key in sorted(set(config_keys)):
+        namespace, _, key = full_key.partition(":")
+        if namespace != project or key in known:
+            continue
+        remove = f"`pulumi config rm --stack {stack} {key}`"
+        if is_secret(key):
+            if not orphans:
+                continue
+            problems.append(
+                f"{full_key}: an encrypted value that no setting uses (secret keys are named by services[].secretEnv, "
+                f"kubernetes.kubeconfigSecretKey, backups.credentials, monitoring.alerting and caches). Name it where it "
+                f"is meant, or remove it: {remove}"
+            )
+            continue
+        guess = difflib.get_close_matches(key, TOP_LEVEL_KEYS, n=1, cutoff=0.6)
+        hint = f"did you mean '{project}:{guess[0]}'? Rename it, or remove it" if guess else "remove it"
+        problems.append(
+            f"{full_key}: unknown key, so the platform would ignore it; {hint}: {remove} (README, 'Stack config', "
+            "lists the keys)"
+        )
+    return problems
+
+
 def _suggested_secret_key(service_name: Any, env_name: str) -> str:
     """A config key for a secret env value, in the stack files' style: web + SESSION_KEY -> web-session-key."""
     prefix = service_name if isinstance(service_name, str) and re.match(DNS_LABEL, service_name) else "service"
@@ -559,11 +590,13 @@ def load(
     project: str,
     read_value: Callable[[str], Optional[str]],
     is_secret: Callable[[str], bool],
+    config_keys: Optional[Iterable[str]] = None,
 ) -> StackConfig:
     """Builds the StackConfig from raw config values; raises ConfigError listing every problem.
 
     `read_value(key)` returns the raw string of `<project>:<key>` (None when unset), `is_secret(key)` whether
-    it was stored with `--secret`. In the program both come from the Pulumi SDK.
+    it was stored with `--secret`. In the program both come from the Pulumi SDK. `config_keys`, every key the stack
+    sets (fully qualified), lets a key nothing reads be reported instead of silently ignored.
     """
     problems: list[str] = []
     raw: dict[str, Any] = {}
@@ -587,6 +620,8 @@ def load(
     problems += egress_problems(raw, project, stack)
     problems += _plaintext_secret_problems(raw, project, stack)
     problems += _unquoted_time_problems(raw, project, stack)
+    # Which encrypted values are orphans is known only when every key that names one is valid.
+    problems += _unknown_key_problems(config_keys or (), _secret_keys_in(raw), project, stack, is_secret, config is not None)
     if config is not None:  # what needs the whole validated config: defaults filled in, quantities checked
         problems += scaling_problems(config.services, config.environment.value, config.databases, project, stack)
         problems += capacity_problems(config, project, stack)

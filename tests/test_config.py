@@ -30,7 +30,8 @@ def load(values: dict, secret_keys: set[str], stack: str = "local") -> stack_con
         value = values[key]
         return value if isinstance(value, str) else json.dumps(value)
 
-    return stack_config.load(stack, PROJECT, read_value, lambda key: key in secret_keys)
+    config_keys = {f"{PROJECT}:{key}" for key in values}
+    return stack_config.load(stack, PROJECT, read_value, lambda key: key in secret_keys, config_keys)
 
 
 def problems_for(mutate, stack: str = "local") -> list[str]:
@@ -420,3 +421,45 @@ def test_regression_an_invalid_kubeconfig_key_name_is_reported_once_with_its_pat
     """'' was also looked up as a secret key: 'platform:: missing ... `pulumi config set --secret --stack prod  <value>`'."""
     problems = problems_for(lambda v, s: v["kubernetes"].update(kubeconfigSecretKey=key), stack="prod")
     assert [p.split(": ", 1)[0] for p in problems] == ["platform:kubernetes.kubeconfigSecretKey"], problems
+
+
+def test_a_misspelt_top_level_key_is_reported_with_the_key_it_resembles():
+    def misspell(values, secret_keys):
+        values["monitorng"] = values.pop("monitoring", {"slo": {}})
+        values["acess"] = [{"group": "team", "role": "view"}]
+
+    problems = problems_for(misspell, "prod")
+    [monitoring] = [p for p in problems if p.startswith("platform:monitorng:")]
+    assert "unknown key, so the platform would ignore it; did you mean 'platform:monitoring'?" in monitoring
+    assert "`pulumi config rm --stack prod monitorng`" in monitoring
+    [access] = [p for p in problems if p.startswith("platform:acess:")]
+    assert "did you mean 'platform:access'?" in access
+
+
+def test_an_unknown_key_like_nothing_known_is_still_reported():
+    problems = problems_for(lambda values, secret_keys: values.update({"zzz": "1"}))
+    assert problems == ["platform:zzz: unknown key, so the platform would ignore it; remove it: "
+                        "`pulumi config rm --stack local zzz` (README, 'Stack config', lists the keys)"]
+
+
+def test_an_encrypted_value_no_setting_uses_is_reported():
+    def orphan(values, secret_keys):
+        values["old-api-token"] = "[placeholder]"
+        secret_keys.add("old-api-token")
+
+    [problem] = problems_for(orphan)
+    assert problem.startswith("platform:old-api-token: an encrypted value that no setting uses")
+    assert problem.endswith("`pulumi config rm --stack local old-api-token`")
+
+
+def test_keys_of_other_namespaces_belong_to_providers():
+    values, secret_keys = stack_values("local")
+    config_keys = {f"{PROJECT}:{key}" for key in values} | {"kubernetes:context", "aws:region"}
+    read_value = lambda key: values[key] if isinstance(values.get(key), str) else json.dumps(values[key]) if key in values else None  # noqa: E731
+    stack_config.load("local", PROJECT, read_value, lambda key: key in secret_keys, config_keys)
+
+
+@pytest.mark.parametrize("stack", ["local", "staging", "prod"])
+def test_the_shipped_stacks_set_no_key_nothing_reads(stack):
+    values, secret_keys = stack_values(stack)
+    load(values, secret_keys, stack)  # raises ConfigError naming any such key
