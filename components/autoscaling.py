@@ -231,7 +231,7 @@ def render_autoscalers(name: str, args: AutoscalersArgs, parent: pulumi.Resource
         spec, authentications = keda_specs(args)
         made_authentications = [
             readiness.custom_resource(
-                f"{name}-{auth_name}",
+                f"{name}-{auth_name.removeprefix(f'{args.target.name}-')}",
                 api_version=KEDA_API_VERSION,
                 kind="TriggerAuthentication",
                 metadata=metadata(auth_name),
