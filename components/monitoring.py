@@ -403,10 +403,12 @@ class Monitoring(pulumi.ComponentResource):
         """A worker with replicas wanted and none available: its backlog grows (a worker scaled to zero is not down)."""
         ns = self._args.namespace
         deployment = selector(namespace=ns, deployment=service.name)
+        # Aggregated to (namespace, deployment): kube-state-metrics' series carry its own pod, container and instance,
+        # which would otherwise label the alert as if it were about the kube-state-metrics pod.
         return self._alert(
             "WorkerUnavailable",
-            f"(kube_deployment_status_replicas_available{deployment} == 0)"
-            f" and on (namespace, deployment) (kube_deployment_spec_replicas{deployment} > 0)",
+            f"(max by (namespace, deployment) (kube_deployment_status_replicas_available{deployment}) == 0)"
+            f" and on (namespace, deployment) (max by (namespace, deployment) (kube_deployment_spec_replicas{deployment}) > 0)",
             "10m",
             "critical",
             f"No pod of worker {service.name} is available",

@@ -287,6 +287,169 @@ def service_latency_budget_burn(ctx: Context) -> Scenario:
     )
 
 
+@scenario("WorkerUnavailable")
+def worker_unavailable(ctx: Context) -> Scenario:
+    worker = ctx.rule["labels"]["service"]
+    labels = kube_state_metrics(ctx.namespace, deployment=worker)
+    idle = kube_state_metrics(ctx.namespace, deployment=f"{worker}-idle")
+    return Scenario(
+        series=[
+            series("kube_deployment_status_replicas_available", Const(0), Const(1), **labels),
+            series("kube_deployment_spec_replicas", Const(2), Const(2), **labels),
+            # A worker scaled to zero has nothing available and is not down.
+            series("kube_deployment_status_replicas_available", Const(0), Const(0), **idle),
+            series("kube_deployment_spec_replicas", Const(0), Const(0), **idle),
+        ],
+        starts=0,
+        labels={"namespace": ctx.namespace, "deployment": worker},
+        resolves_after=1,
+    )
+
+
+# --- cron jobs ----------------------------------------------------------------------------------------------------
+
+
+def _cron_job(ctx: Context):
+    return next(s for s in ctx.config.services if s.name == ctx.rule["labels"]["service"])
+
+
+@scenario("CronJobFailed")
+def cron_job_failed(ctx: Context) -> Scenario:
+    cron = _cron_job(ctx).name
+    run, other = f"{cron}-29412345", "other-cron-29412345"
+
+    def job(name: str, owner: str) -> list[Series]:
+        labels = kube_state_metrics(ctx.namespace, job_name=name)
+        return [
+            series("kube_job_status_start_time", Const(6000), Const(6000), **labels),
+            series("kube_job_status_failed", Const(1), Const(1), **labels, reason="BackoffLimitExceeded"),
+            series("kube_job_owner", Const(1), Const(1), **labels, owner_kind="CronJob", owner_name=owner, owner_is_controller="true"),
+        ]
+
+    return Scenario(
+        # A run that started (at 6000 s) after the last success (3000 s) failed; healed, a later run succeeded.
+        # A failed run of another CronJob is not this one's.
+        series=job(run, cron) + job(other, "other-cron")
+        + [series("kube_cronjob_status_last_successful_time", Const(3000), Const(9000), **kube_state_metrics(ctx.namespace, cronjob=cron))],
+        starts=0,
+        labels={"namespace": ctx.namespace, "job_name": run},
+        resolves_after=1,
+    )
+
+
+@scenario("CronJobOverdue")
+def cron_job_overdue(ctx: Context) -> Scenario:
+    from components.monitoring import Monitoring
+
+    service = _cron_job(ctx)
+    allowed = Monitoring.cron_job_allowed_age_seconds(service)
+    labels = kube_state_metrics(ctx.namespace, cronjob=service.name)
+    return Scenario(
+        # Created at time 0, last success at time 0 and none since; healed, the last success is a minute old.
+        series=[
+            series("kube_cronjob_created", Const(0), Const(0), **labels),
+            series("kube_cronjob_status_last_successful_time", Const(0), Clock(-60), **labels),
+        ],
+        starts=allowed // 60 + 1,  # older than allowed, not as old
+        labels={},
+        resolves_after=1,
+    )
+
+
+# --- caches -------------------------------------------------------------------------------------------------------
+
+
+def _cache(ctx: Context):
+    return next(c for c in ctx.config.caches if c.name == ctx.rule["labels"]["cache"])
+
+
+def _cache_pods(ctx: Context) -> list[str]:
+    cache = _cache(ctx)
+    return [f"{cache.name}-{n}" for n in range(cache.replicas + 1)]
+
+
+def redis_target(namespace: str, pod: str) -> dict[str, str]:
+    return {"job": pod.rsplit("-", 1)[0], "namespace": namespace, "pod": pod, "instance": "10.244.3.4:9121", "endpoint": "metrics", "container": "exporter"}
+
+
+@scenario("CacheDown")
+def cache_down(ctx: Context) -> Scenario:
+    sentinel = f"{_cache(ctx).name}-sentinel-0"  # not a data node: must not count as up
+    return Scenario(
+        series=[series("redis_up", Const(0), Const(1), **redis_target(ctx.namespace, pod)) for pod in _cache_pods(ctx)]
+        + [series("redis_up", Const(1), Const(1), **redis_target(ctx.namespace, sentinel))],
+        starts=0,
+        labels={},
+        resolves_after=1,
+    )
+
+
+@scenario("CacheMemoryNearMaxmemory")
+def cache_memory_near_maxmemory(ctx: Context) -> Scenario:
+    first, *others = _cache_pods(ctx)
+    result = []
+    for pod in [first, *others]:
+        target = redis_target(ctx.namespace, pod)
+        result += [
+            series("redis_memory_used_bytes", Const(95 if pod == first else 90), Const(50), **target),  # 90% is not above 90%
+            series("redis_memory_max_bytes", Const(100), Const(100), **target),
+        ]
+    return Scenario(series=result, starts=0, labels={"pod": first}, resolves_after=1)
+
+
+@scenario("CacheEvicting")
+def cache_evicting(ctx: Context) -> Scenario:
+    first, *_ = _cache_pods(ctx)
+    return Scenario(
+        series=[series("redis_evicted_keys_total", Rate(10), Rate(0), **redis_target(ctx.namespace, first))],
+        starts=1,
+        labels={},
+        resolves_after=6,  # the 5-minute rate window, plus one
+    )
+
+
+@scenario("CacheRejectingConnections")
+def cache_rejecting_connections(ctx: Context) -> Scenario:
+    first, *_ = _cache_pods(ctx)
+    return Scenario(
+        series=[series("redis_rejected_connections_total", Rate(3), Rate(0), **redis_target(ctx.namespace, first))],
+        starts=1,
+        labels={},
+        resolves_after=6,
+    )
+
+
+@scenario("CacheNoPrimary")
+def cache_no_primary(ctx: Context) -> Scenario:
+    first, second, *_ = _cache_pods(ctx)
+    info = {"redis_version": "8.2.1", "redis_mode": "standalone"}
+    return Scenario(
+        # Split brain: two nodes call themselves primary; healed, the second is a replica again.
+        series=[
+            series("redis_instance_info", Const(1), Const(1), **redis_target(ctx.namespace, first), **info, role="master"),
+            series("redis_instance_info", Const(1), None, **redis_target(ctx.namespace, second), **info, role="master"),
+            series("redis_instance_info", None, Const(1), **redis_target(ctx.namespace, second), **info, role="slave"),
+        ],
+        starts=0,
+        labels={},
+        resolves_after=6,  # a series that stops is seen for Prometheus' 5-minute lookback
+        value=2,
+    )
+
+
+@scenario("CacheReplicationBroken")
+def cache_replication_broken(ctx: Context) -> Scenario:
+    first, *_ = _cache_pods(ctx)
+    replicas = _cache(ctx).replicas
+    return Scenario(
+        series=[series("redis_connected_slaves", Const(replicas - 1), Const(replicas), **redis_target(ctx.namespace, first))],
+        starts=0,
+        labels={},
+        resolves_after=1,
+        value=replicas - 1,
+    )
+
+
 # --- databases ----------------------------------------------------------------------------------------------------
 
 
@@ -379,6 +542,101 @@ def database_storage_almost_full(ctx: Context) -> Scenario:
             series("kubelet_volume_stats_capacity_bytes", Const(capacity), Const(capacity), **target),
         ]
     return Scenario(series=result, starts=0, labels={"persistentvolumeclaim": full}, resolves_after=1)
+
+
+# --- caches (redis_exporter beside each data node, scraped through the cache's PodMonitor) ------------------------
+
+
+def _cache(ctx: Context):
+    name = ctx.rule["labels"]["cache"]
+    return next(c for c in ctx.config.caches if c.name == name)
+
+
+def cache_target(namespace: str, pod: str) -> dict[str, str]:
+    return {"job": f"{namespace}/{pod.rsplit('-', 1)[0]}", "namespace": namespace, "pod": pod, "instance": "10.244.3.4:9121", "endpoint": "metrics", "container": "exporter"}
+
+
+def _cache_pods(ctx: Context) -> list[str]:
+    cache = _cache(ctx)
+    return [f"{cache.name}-{n}" for n in range(cache.data_nodes)]
+
+
+@scenario("CacheDown")
+def cache_down(ctx: Context) -> Scenario:
+    sentinel = f"{_cache(ctx).name}-sentinel-0"  # matches no data node's name: must not count as up
+    return Scenario(
+        series=[series("redis_up", Const(0), Const(1), **cache_target(ctx.namespace, pod)) for pod in _cache_pods(ctx)]
+        + [series("redis_up", Const(1), Const(1), **cache_target(ctx.namespace, sentinel))],
+        starts=0,
+        labels={},
+        resolves_after=1,
+    )
+
+
+@scenario("CacheMemoryNearMaxmemory")
+def cache_memory_near_maxmemory(ctx: Context) -> Scenario:
+    maxmemory = 10**9
+    full, *others = _cache_pods(ctx)
+    result = []
+    for pod in [full, *others]:
+        target = cache_target(ctx.namespace, pod)
+        # At 90% is not beyond it.
+        result += [
+            series("redis_memory_used_bytes", Const(maxmemory * (0.95 if pod == full else 0.9)), Const(maxmemory * 0.9), **target),
+            series("redis_memory_max_bytes", Const(maxmemory), Const(maxmemory), **target),
+        ]
+    return Scenario(series=result, starts=0, labels={"pod": full}, resolves_after=1)
+
+
+@scenario("CacheEvicting")
+def cache_evicting(ctx: Context) -> Scenario:
+    primary, *_ = _cache_pods(ctx)
+    return Scenario(
+        series=[series("redis_evicted_keys_total", Rate(60), Rate(0), **cache_target(ctx.namespace, primary))],
+        starts=1,  # a rate needs two samples
+        labels={},
+        resolves_after=6,  # the 5m window still sees the last evictions
+    )
+
+
+@scenario("CacheRejectingConnections")
+def cache_rejecting_connections(ctx: Context) -> Scenario:
+    primary, *_ = _cache_pods(ctx)
+    return Scenario(
+        series=[series("redis_rejected_connections_total", Rate(1), Rate(0), **cache_target(ctx.namespace, primary))],
+        starts=1,
+        labels={},
+        resolves_after=6,
+    )
+
+
+@scenario("CacheNoPrimary")
+def cache_no_primary(ctx: Context) -> Scenario:
+    first, *others = _cache_pods(ctx)
+    target = cache_target(ctx.namespace, first)
+    return Scenario(
+        # The first node was the primary and reports itself a replica: no node says it is the primary.
+        series=[series("redis_instance_info", None, Const(1), **target, role="master"), series("redis_instance_info", Const(1), None, **target, role="slave")]
+        + [series("redis_instance_info", Const(1), Const(1), **cache_target(ctx.namespace, pod), role="slave") for pod in others],
+        starts=0,
+        labels={},
+        resolves_after=1,
+        value=0,
+    )
+
+
+@scenario("CacheReplicationBroken")
+def cache_replication_broken(ctx: Context) -> Scenario:
+    replicas = _cache(ctx).replicas
+    primary, *others = _cache_pods(ctx)
+    return Scenario(
+        series=[series("redis_connected_slaves", Const(replicas - 1), Const(replicas), **cache_target(ctx.namespace, primary))]
+        + [series("redis_connected_slaves", Const(0), Const(0), **cache_target(ctx.namespace, pod)) for pod in others],
+        starts=0,
+        labels={},
+        resolves_after=1,
+        value=replicas - 1,
+    )
 
 
 # --- promtool files -----------------------------------------------------------------------------------------------
