@@ -28,9 +28,11 @@ from components.config_base import (
     CONFIG_KEY,
     DIGEST,
     DNS_LABEL,
+    PATTERN_WORDS,
     CamelModel,
     image_tag,
     rfc3339_from_go_time,
+    whole_number_problems,
 )
 from components.database_cluster_config import (
     DATABASE_ENV_SUFFIXES,
@@ -297,6 +299,9 @@ def _describe(error: dict[str, Any], project: str, stack: str) -> str:
         shown = " (the value is not shown: it looks like a secret)"  # config errors end up in CI logs
     else:
         shown = f" (got {value!r})"
+    if error["type"] == "string_pattern_mismatch":
+        words = PATTERN_WORDS.get(error["ctx"]["pattern"], "the form this setting takes (README, 'Stack config')")
+        return f"{where}: not {words}{shown}"
     return f"{where}: {error['msg'].removeprefix('Value error, ')}{shown}"
 
 
@@ -309,19 +314,19 @@ def _secret_keys_in(raw: dict[str, Any]) -> dict[str, str]:
     needed: dict[str, str] = {}
     kubernetes = raw.get("kubernetes")
     kubeconfig_key = kubernetes.get("kubeconfigSecretKey") if isinstance(kubernetes, dict) else None
-    if isinstance(kubeconfig_key, str) and re.match(CONFIG_KEY, kubeconfig_key):  # else pydantic reports the name
+    if isinstance(kubeconfig_key, str) and re.fullmatch(CONFIG_KEY, kubeconfig_key):  # else pydantic reports the name
         needed[kubeconfig_key] = "the kubeconfig of the target cluster"
     services = raw.get("services")
     for service in services if isinstance(services, list) else []:
         secret_env = service.get("secretEnv") if isinstance(service, dict) else None
         for env_name, key in secret_env.items() if isinstance(secret_env, dict) else []:
-            if isinstance(key, str) and re.match(CONFIG_KEY, key):
+            if isinstance(key, str) and re.fullmatch(CONFIG_KEY, key):
                 needed[key] = f"secret env {env_name} of service '{service.get('name')}'"
     backups = raw.get("backups")
     credentials = backups.get("credentials") if isinstance(backups, dict) else None
     for field, purpose in (("accessKeyIdKey", "access key id"), ("secretAccessKeyKey", "secret access key")):
         key = credentials.get(field) if isinstance(credentials, dict) else None
-        if isinstance(key, str) and re.match(CONFIG_KEY, key):
+        if isinstance(key, str) and re.fullmatch(CONFIG_KEY, key):
             needed[key] = f"the {purpose} of the database backup bucket (backups.credentials.{field})"
     needed.update(alerting_secret_keys(raw.get("monitoring")))
     return needed
@@ -446,7 +451,7 @@ def _unknown_key_problems(
 
 def _suggested_secret_key(service_name: Any, env_name: str) -> str:
     """A config key for a secret env value, in the stack files' style: web + SESSION_KEY -> web-session-key."""
-    prefix = service_name if isinstance(service_name, str) and re.match(DNS_LABEL, service_name) else "service"
+    prefix = service_name if isinstance(service_name, str) and re.fullmatch(DNS_LABEL, service_name) else "service"
     suffix = re.sub(r"[^a-z0-9]+", "-", env_name.lower()).strip("-") or "secret"
     return f"{prefix}-{suffix}"
 
@@ -609,10 +614,16 @@ def load(
         except json.JSONDecodeError as error:
             problems.append(f"{project}:{key}: not valid structured config ({error.msg}); check the YAML under it")
     config = None
+    # What pydantic lets through although the API server would not (a boolean read as 1, a count beyond int32): as
+    # invalid as what it refuses (said instead of pydantic's words for the same key), so the checks that need a
+    # valid config are skipped too.
+    numbers = dict(whole_number_problems(StackConfig, raw))
     try:
         config = StackConfig.model_validate(raw)
     except ValidationError as errors:
-        problems += [_describe(error, project, stack) for error in errors.errors()]
+        problems += [_describe(error, project, stack) for error in errors.errors() if tuple(error["loc"]) not in numbers]
+    problems += [f"{project}:{_key_path(where)}: {why}" for where, why in numbers.items()]
+    config = None if numbers else config
     problems += _secret_problems(_secret_keys_in(raw), project, stack, read_value, is_secret)
     problems += _data_safety_problems(raw, project, stack)
     problems += _prod_image_problems(raw, project, stack)

@@ -217,7 +217,7 @@ class EgressRule(CamelModel):
 
 def _valid_annotation_key(key: str) -> bool:
     prefix, _, name = key.rpartition("/")
-    return bool(re.match(LABEL_KEY, key)) and len(name) <= 63 and len(prefix) <= 253
+    return bool(re.fullmatch(LABEL_KEY, key)) and len(name) <= 63 and len(prefix) <= 253
 
 
 class ServiceAccountSettings(CamelModel):
@@ -230,7 +230,7 @@ class ServiceAccountSettings(CamelModel):
     @field_validator("aws_role_arn")
     @classmethod
     def role_arn_is_an_iam_role(cls, arn: Optional[str]) -> Optional[str]:
-        if arn is not None and not re.match(IAM_ROLE_ARN, arn):
+        if arn is not None and not re.fullmatch(IAM_ROLE_ARN, arn):
             raise ValueError("is not an IAM role ARN like arn:aws:iam::111122223333:role/<name>")
         return arn
 
@@ -407,7 +407,7 @@ class ServiceConfig(CamelModel):
     @field_validator("env", "secret_env")
     @classmethod
     def env_names_are_valid(cls, env: dict[str, str]) -> dict[str, str]:
-        bad = [name for name in env if not re.match(ENV_NAME, name)]
+        bad = [name for name in env if not re.fullmatch(ENV_NAME, name)]
         if bad:
             raise ValueError(f"invalid environment variable name(s) {bad}; use letters, digits and '_'")
         return env
@@ -415,7 +415,7 @@ class ServiceConfig(CamelModel):
     @field_validator("secret_env")
     @classmethod
     def secret_keys_are_config_keys(cls, secret_env: dict[str, str]) -> dict[str, str]:
-        bad = [key for key in secret_env.values() if not re.match(CONFIG_KEY, key)]
+        bad = [key for key in secret_env.values() if not re.fullmatch(CONFIG_KEY, key)]
         if bad:
             raise ValueError(f"secret config key name(s) {bad} are not valid config keys (letters, digits, '-', '_', '.')")
         return secret_env

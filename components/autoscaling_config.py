@@ -219,7 +219,7 @@ _SUFFIXES = {
 
 def quantity(text: str) -> Decimal:
     """A Kubernetes quantity (of the forms config_base.QUANTITY accepts) as a number: '250m' -> 0.25, '1Gi' -> 2**30."""
-    match = re.match(QUANTITY, text)
+    match = re.fullmatch(QUANTITY, text)
     if not match:
         raise ValueError(f"'{text}' is not a quantity")
     number = re.match(r"^[0-9]+(\.[0-9]+)?", text).group(0)

@@ -171,7 +171,7 @@ def cache_secret_keys(raw_caches) -> dict[str, str]:
     for cache in _dicts(raw_caches):
         external = cache.get("external")
         key = external.get("passwordKey") if isinstance(external, dict) else None
-        if isinstance(key, str) and re.match(CONFIG_KEY, key):
+        if isinstance(key, str) and re.fullmatch(CONFIG_KEY, key):
             needed[key] = f"the password of external cache '{cache.get('name')}' (caches[].external.passwordKey)"
     return needed
 
@@ -222,7 +222,7 @@ def _maxmemory_problems(cache: dict, where: str, project: str, stack: str) -> li
     resources = cache.get("resources") if isinstance(cache.get("resources"), dict) else {}
     limits = resources.get("limits") if isinstance(resources.get("limits"), dict) else {}
     limit = limits.get("memory")
-    if not (isinstance(maxmemory, str) and isinstance(limit, str) and re.match(QUANTITY, maxmemory) and re.match(QUANTITY, limit)):
+    if not (isinstance(maxmemory, str) and isinstance(limit, str) and re.fullmatch(QUANTITY, maxmemory) and re.fullmatch(QUANTITY, limit)):
         return []  # unset, or a bad quantity pydantic reports
     if quantity_bytes(maxmemory) < quantity_bytes(limit):
         return []

@@ -110,7 +110,7 @@ class DatabaseRestore(CamelModel):
     @field_validator("source")
     @classmethod
     def source_name_is_a_database_name(cls, source: Union[str, ExternalBackupSource]) -> Union[str, ExternalBackupSource]:
-        if isinstance(source, str) and not re.match(DNS_LABEL, source):
+        if isinstance(source, str) and not re.fullmatch(DNS_LABEL, source):
             raise ValueError(
                 f"source '{source}' is not a database name; name a database of this stack, or give "
                 "{bucket, path, serverName} for backups elsewhere"

@@ -305,7 +305,7 @@ class IngressConfig(CamelModel):
         bad = bad_labels(self.controller_pod_labels)
         if bad:
             problems.append(f"controllerPodLabels {bad} are not valid Kubernetes labels")
-        bad_keys = [key for key in self.annotations if not re.match(LABEL_KEY, key)]
+        bad_keys = [key for key in self.annotations if not re.fullmatch(LABEL_KEY, key)]
         if bad_keys:
             problems.append(f"annotations {bad_keys} are not valid annotation keys")
         if problems:

@@ -55,7 +55,7 @@ PAGERDUTY_KEY_SHAPE = re.compile(r"^[0-9a-f]{32}$")
 
 
 def is_config_key_name(key: str) -> bool:
-    return bool(re.match(CONFIG_KEY, key)) and not PAGERDUTY_KEY_SHAPE.match(key)
+    return bool(re.fullmatch(CONFIG_KEY, key)) and not PAGERDUTY_KEY_SHAPE.match(key)
 
 
 class PagerDutyReceiver(CamelModel):
@@ -81,7 +81,7 @@ class SlackReceiver(CamelModel):
     @field_validator("channel")
     @classmethod
     def slack_channel(cls, channel: str) -> str:
-        if not re.match(SLACK_CHANNEL, channel):
+        if not re.fullmatch(SLACK_CHANNEL, channel):
             raise ValueError(
                 "not a Slack channel: give its name, e.g. '#platform-alerts' (lowercase letters, digits, '-' and '_'), "
                 "or its ID, e.g. 'C0123456789'"
@@ -173,7 +173,7 @@ class AlertingConfig(CamelModel):
         if not receivers:
             raise ValueError(f"no receivers: add at least one, e.g. {ALERTING_EXAMPLE}, or remove 'alerting'")
         for name in receivers:
-            if not re.match(DNS_LABEL, name) or len(name) > 63:
+            if not re.fullmatch(DNS_LABEL, name) or len(name) > 63:
                 raise ValueError(
                     f"receiver name '{name}' must be a DNS label (lowercase letters, digits and '-', at most 63), e.g. 'pager'"
                 )

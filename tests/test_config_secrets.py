@@ -194,7 +194,7 @@ def test_other_config_errors_do_not_echo_a_secret_looking_value():
         load(values, secret_keys)
     message = str(raised.value)
     assert "platform:services[0].env.DB_PASSWORD: Input should be a valid string (the value is not shown" in message
-    assert "platform:namespace: String should match pattern" in message
+    assert "platform:namespace: not lower-case letters, digits and '-'" in message
     assert "12345678" not in message and "s3cret" not in message
 
 
