@@ -11,9 +11,10 @@ import stack_config
 from components.addons import ClusterAddons, ClusterAddonsArgs
 from components.app_service import AppService, AppServiceArgs, Peer, migrations_name
 from components.backup_bucket import BackupBucket, BucketSettings
+from components.cache import Cache, CacheArgs
 from components.database_cluster import BackupTarget, DatabaseCluster, DatabaseClusterArgs, MetricsScraper
 from components.ingress import Ingress, IngressArgs
-from components.monitoring import MonitoredDatabase, Monitoring, MonitoringArgs
+from components.monitoring import MonitoredCache, MonitoredDatabase, Monitoring, MonitoringArgs
 from components.namespace_baseline import NamespaceBaseline, NamespaceBaselineArgs
 from components.team_access import TeamAccess, TeamAccessArgs
 
@@ -122,6 +123,26 @@ def migration_clients(config: stack_config.StackConfig, database) -> list[str]:
     return [migrations_name(name) for name in database.used_by if services[name].migrations is not None]
 
 
+def deploy_caches(config: stack_config.StackConfig, secrets: pulumi.Config, opts: pulumi.ResourceOptions) -> dict[str, Cache]:
+    """The stack's caches: deployed here (failover, spread and protected in prod), or the wiring to external ones."""
+    prod = config.environment is stack_config.Environment.PROD
+    return {
+        cache.name: Cache(
+            cache.name,
+            CacheArgs(
+                cache=cache,
+                namespace=config.namespace,
+                metrics_scraper=metrics_scraper(config),
+                spread_strictly=prod,
+                protect=prod,
+                external_password=secrets.require_secret(cache.external.password_key) if cache.external else None,
+            ),
+            opts=opts,
+        )
+        for cache in config.caches
+    }
+
+
 class AddonDependencies:
     """What each kind of component waits for: nothing when the cluster already has its operators."""
 
@@ -195,16 +216,18 @@ def deploy(config: stack_config.StackConfig) -> None:
         secrets,
         after(baseline, *addons.database_dependencies),
     )
+    caches = deploy_caches(config, secrets, after(baseline))
     ports = {service.name: service.port for service in config.services}
     services = {}
     for service in config.services:
         used = [databases[database.name] for database in config.databases_used_by(service.name)]
+        used_caches = [caches[cache.name] for cache in config.caches_used_by(service.name)]
         services[service.name] = AppService(
             service.name,
             AppServiceArgs(
                 service=service,
                 # Where its databases are goes to its ConfigMap (not secret); credentials come from their Secrets.
-                backing_services=list(used),
+                backing_services=[*used, *used_caches],
                 namespace=config.namespace,
                 image=config.pulled(service.image),
                 secret_values={env: secrets.require_secret(key) for env, key in service.secret_env.items()},
@@ -215,7 +238,7 @@ def deploy(config: stack_config.StackConfig) -> None:
                 migrations_env={key: value for database in used for key, value in database.migration_env().items()},
                 migrations_secret_refs=[ref for database in used for ref in database.migration_secret_refs()],
             ),
-            opts=after(baseline, *used),
+            opts=after(baseline, *used, *used_caches),
         )
     if config.ingress is not None:
         ingress = Ingress(
@@ -232,6 +255,7 @@ def deploy(config: stack_config.StackConfig) -> None:
             namespace=config.namespace,
             services=list(config.services),
             databases=[MonitoredDatabase(d.name, d.instances, config.backs_up(d)) for d in config.databases],
+            caches=[MonitoredCache(c.name, c.replicas, c.failover is not None, c.maxmemory_policy) for c in config.caches if c.external is None],
             # The alert receivers' credentials, from encrypted config (stack_config has checked each is set --secret).
             receiver_secrets={key: secrets.require_secret(key) for key in alerting.secret_keys} if alerting else {},
         ),
@@ -240,6 +264,7 @@ def deploy(config: stack_config.StackConfig) -> None:
     pulumi.export("namespace", config.namespace)
     # Where each database is and which Secret holds its credentials; never the credentials themselves.
     pulumi.export("databases", {name: {"host": db.host, "secret": db.secret_name} for name, db in databases.items()})
+    pulumi.export("caches", {name: {"host": cache.host, "port": cache.port, "secret": cache.secret_name} for name, cache in caches.items()})
     pulumi.export("services", {name: app.url for name, app in services.items()})
 
 

@@ -23,6 +23,7 @@ from components.addons_config import AddonsConfig
 from components.app_service_config import ServiceConfig, egress_problems
 from components.autoscaling_config import scaling_problems
 from components.backup_bucket_config import BackupsConfig
+from components.cache_config import DEFAULT_EXPORTER_IMAGE, DEFAULT_VALKEY_IMAGE, CacheConfig, cache_problems, cache_secret_keys
 from components.capacity_config import capacity_problems
 from components.config_base import (
     CONFIG_KEY,
@@ -55,6 +56,7 @@ from policies.secret_detectors import is_secret_name, judge_text, secret_shape
 TOP_LEVEL_KEYS = (
     "environment", "kubernetes", "namespace", "imageRegistry", "quota", "containerDefaults", "services",
     "databases", "backups", "cnpg",  # CloudNativePG databases and their backups
+    "caches",  # Valkey caches deployed here, or external ones, for the services
     "ingress", "monitoring", "addons",  # the way in, monitoring, local cluster add-ons
     "podSecurity",  # the namespace's Pod Security Admission version
     "access",  # who may do what in the namespace (RBAC)
@@ -112,6 +114,7 @@ class StackConfig(CamelModel):
     services: list[ServiceConfig] = Field(min_length=1)
     databases: list[DatabaseConfig] = Field(default_factory=list)
     backups: Optional[BackupsConfig] = None  # None: no backups (an error in prod, see _data_safety_problems)
+    caches: list[CacheConfig] = Field(default_factory=list)  # cross-checked in components.cache_config.cache_problems
     cnpg: CnpgSettings = CnpgSettings()
     ingress: Optional[IngressConfig] = None  # None: nothing public
     monitoring: MonitoringConfig = MonitoringConfig()
@@ -245,6 +248,9 @@ class StackConfig(CamelModel):
     def databases_used_by(self, service_name: str) -> list[DatabaseConfig]:
         return [database for database in self.databases if service_name in database.used_by]
 
+    def caches_used_by(self, service_name: str) -> list[CacheConfig]:
+        return [cache for cache in self.caches if service_name in cache.used_by]
+
     def backs_up(self, database: DatabaseConfig) -> bool:
         """A database is backed up when the stack has a bucket and the database does not opt out."""
         return self.backups is not None and database.backup.enabled
@@ -329,6 +335,7 @@ def _secret_keys_in(raw: dict[str, Any]) -> dict[str, str]:
         if isinstance(key, str) and re.fullmatch(CONFIG_KEY, key):
             needed[key] = f"the {purpose} of the database backup bucket (backups.credentials.{field})"
     needed.update(alerting_secret_keys(raw.get("monitoring")))
+    needed.update(cache_secret_keys(raw.get("caches")))
     return needed
 
 
@@ -393,6 +400,12 @@ def _prod_image_problems(raw: dict[str, Any], project: str, stack: str) -> list[
         image = pooler.get("image", DEFAULT_PGBOUNCER_IMAGE) if pooler is not None else None
         if isinstance(image, str) and image_tag(image) not in (None, "latest"):
             images.append((f"databases[{index}].pooler.image", image, image))
+    for index, cache in enumerate(raw.get("caches") if isinstance(raw.get("caches"), list) else []):
+        cache = cache if isinstance(cache, dict) and not isinstance(cache.get("external"), dict) else {}
+        for key, default in (("image", DEFAULT_VALKEY_IMAGE), ("exporterImage", DEFAULT_EXPORTER_IMAGE)):
+            image = cache.get(key, default) if cache else None
+            if isinstance(image, str) and image_tag(image) not in (None, "latest"):
+                images.append((f"caches[{index}].{key}", image, image))
     problems = []
     for path, image, pinned in images:
         if DIGEST.search(image):
@@ -629,6 +642,7 @@ def load(
     problems += _prod_image_problems(raw, project, stack)
     problems += _edge_problems(raw, project, stack)
     problems += egress_problems(raw, project, stack)
+    problems += cache_problems(raw, project, stack)
     problems += _plaintext_secret_problems(raw, project, stack)
     problems += _unquoted_time_problems(raw, project, stack)
     # Which encrypted values are orphans is known only when every key that names one is valid.

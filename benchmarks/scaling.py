@@ -111,6 +111,11 @@ def synthetic_config(services: int, stack: str = STACK, project_dir: Path = engi
             for route in host.get("routes", []):
                 route["service"] = first_copy.get(route.get("service"), replicas[0]["name"])
         synthetic[key("ingress")] = json.dumps(ingress)
+    if key("caches") in config:  # a cache's users: the first copy of each service it names
+        caches = json.loads(config[key("caches")])
+        for cache in caches:
+            cache["usedBy"] = sorted({first_copy.get(user, replicas[0]["name"]) for user in cache.get("usedBy", [])})
+        synthetic[key("caches")] = json.dumps(caches)
     return synthetic, list(secret_keys)
 
 

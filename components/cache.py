@@ -39,7 +39,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 
-from components import hardening
+from components import hardening, readiness
 from components.app_service import SecretRef, topology_spread
 from components.cache_config import VALKEY_UID, CacheConfig, quantity_bytes
 from components.config_base import PRIVATE_IPV4_RANGES
@@ -173,7 +173,7 @@ def start_script(cache: CacheConfig) -> str:
     INITIAL_PRIMARY_HOST/PORT (the first data node), SENTINELS (host:port list to ask), and the directories;
     CACHE_PASSWORD for asking the Sentinels. CLI is the client binary (valkey-cli in the image).
     """
-    quorum = cache.failover.quorum if cache.failover else 1
+    quorum = cache.failover.majority if cache.failover else 1
     name = shlex.quote(cache.name)
     return f"""#!/bin/sh
 # Renders the config this pod's server starts from (components/cache.py, start_script).
@@ -265,7 +265,7 @@ class Cache(pulumi.ComponentResource):
                     length=PASSWORD_LENGTH,
                     # Letters and digits: safe in a URL and in a config line without quoting.
                     special=False,
-                    opts=pulumi.ResourceOptions(parent=self, **data_safety),
+                    opts=pulumi.ResourceOptions(parent=self),
                 ).result
             )
         secret_data = {PASSWORD_KEY: self._password, URL_KEY: self._password.apply(self._url)}
@@ -447,7 +447,7 @@ class Cache(pulumi.ComponentResource):
                 },
                 opts=child,
             )
-        k8s.apiextensions.CustomResource(
+        readiness.custom_resource(
             f"{name}-pod-monitor",
             api_version="monitoring.coreos.com/v1",
             kind="PodMonitor",

@@ -12,6 +12,8 @@ from typing import Literal, Optional
 
 from pydantic import Field, field_validator, model_validator
 
+from components.autoscaling_config import quantity
+from components.database_cluster_config import DATABASE_ENV_SUFFIXES
 from components.config_base import CONFIG_KEY, DNS_LABEL, QUANTITY, CamelModel, ContainerResources, image_tag, pinned_image
 
 # Valkey 8.1 (BSD-3-Clause; the Redis 7.2.4 fork): the engine a deployed cache runs. Moving the version changes the
@@ -33,19 +35,9 @@ MAXMEMORY_POLICIES = (
     "volatile-lru", "volatile-lfu", "volatile-random", "volatile-ttl",
 )  # fmt: skip
 
-_BINARY_UNITS = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40}
-_DECIMAL_UNITS = {"": 1, "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12}
-
-
-def quantity_bytes(quantity: str) -> int:
-    """A Kubernetes memory quantity in bytes: '512Mi' -> 536870912, '1G' -> 10**9 ('m' is a thousandth)."""
-    match = re.fullmatch(QUANTITY, quantity)
-    if match is None:
-        raise ValueError(f"'{quantity}' is not a quantity like 512Mi or 1Gi")
-    number, unit = re.fullmatch(r"([0-9.]+)(.*)", quantity).groups()
-    if unit == "m":
-        return int(float(number) / 1000)
-    return int(float(number) * (_BINARY_UNITS.get(unit) or _DECIMAL_UNITS[unit]))
+def quantity_bytes(text: str) -> int:
+    """A memory quantity in bytes: '512Mi' -> 536870912."""
+    return int(quantity(text))
 
 
 class CachePersistence(CamelModel):
@@ -69,13 +61,17 @@ class CacheFailover(CamelModel):
     they promote a replica. An odd number of Sentinels, on different nodes, survives losing one."""
 
     sentinels: int = Field(default=3, ge=3, le=7)
-    quorum: int = Field(default=2, ge=1)
+    quorum: Optional[int] = Field(default=None, ge=1)  # unset: a majority of the Sentinels
     down_after_milliseconds: int = Field(default=5000, ge=1000, le=60_000)
     failover_timeout_milliseconds: int = Field(default=60_000, ge=10_000, le=600_000)
 
+    @property
+    def majority(self) -> int:
+        return self.quorum if self.quorum is not None else self.sentinels // 2 + 1
+
     @model_validator(mode="after")
     def quorum_is_a_majority(self) -> "CacheFailover":
-        if not self.sentinels // 2 < self.quorum <= self.sentinels:
+        if self.quorum is not None and not self.sentinels // 2 < self.quorum <= self.sentinels:
             raise ValueError(
                 f"quorum {self.quorum} of {self.sentinels} sentinels: set it to a majority "
                 f"({self.sentinels // 2 + 1}..{self.sentinels}), or two halves of a split network could each promote a primary"
@@ -209,10 +205,62 @@ def cache_problems(raw: dict, project: str, stack: str) -> list[str]:
                 f"`pulumi config set --stack {stack} --path '{where}.failover.sentinels' 3`"
             )
         problems += _maxmemory_problems(cache, where, project, stack)
+        problems += _limit_range_problems(cache, where, raw, project, stack)
+        problems += _env_problems(cache, where, raw, project)
         if isinstance(name, str) and (name in names or name in databases or f"{name}-sentinel" in names):
             problems.append(
                 f"{project}:{where}.name: '{name}' is also the name of a service or database of this stack; their objects "
                 f"would collide, rename the cache (`pulumi config set --stack {stack} --path '{where}.name' {name}-cache`)"
+            )
+    return problems
+
+
+def _env_problems(cache: dict, where: str, raw: dict, project: str) -> list[str]:
+    """The env a cache gives its users must not be what they already get: their own settings, a database's or another
+    cache's (one envPrefix per backing service)."""
+    prefix = cache.get("envPrefix", "REDIS")
+    if not isinstance(prefix, str):
+        return []
+    injected = {f"{prefix}_{suffix}" for suffix in CACHE_ENV_SUFFIXES}
+    problems = []
+    for user in cache.get("usedBy") if isinstance(cache.get("usedBy"), list) else []:
+        service = next((s for s in _dicts(raw.get("services")) if s.get("name") == user), None)
+        if service is None:
+            continue
+        own = {key for field in ("env", "secretEnv") if isinstance(service.get(field), dict) for key in service[field]}
+        for other in _dicts(raw.get("databases")) + [c for c in _dicts(raw.get("caches")) if c is not cache]:
+            used_by = other.get("usedBy") if isinstance(other.get("usedBy"), list) else []
+            if user in used_by:
+                suffixes = CACHE_ENV_SUFFIXES if other in _dicts(raw.get("caches")) else DATABASE_ENV_SUFFIXES
+                default = "REDIS" if suffixes is CACHE_ENV_SUFFIXES else "DATABASE"
+                own |= {f"{other.get('envPrefix', default)}_{suffix}" for suffix in suffixes}
+        clash = sorted(injected & own)
+        if clash:
+            problems.append(
+                f"{project}:{where}.envPrefix: cache '{cache.get('name')}' gives service '{user}' {clash}, which it already "
+                "gets from its own env/secretEnv or another database or cache; give the cache its own 'envPrefix' "
+                "(e.g. SESSIONS_REDIS)"
+            )
+    return problems
+
+
+def _limit_range_problems(cache: dict, where: str, raw: dict, project: str, stack: str) -> list[str]:
+    """The namespace's LimitRange (containerDefaults.max) refuses a cache container beyond it, as any other."""
+    defaults = raw.get("containerDefaults") if isinstance(raw.get("containerDefaults"), dict) else {}
+    maximum = defaults.get("max") if isinstance(defaults.get("max"), dict) else {}
+    resources = cache.get("resources") if isinstance(cache.get("resources"), dict) else {}
+    limits = resources.get("limits") if isinstance(resources.get("limits"), dict) else {}
+    problems = []
+    for resource in ("cpu", "memory"):
+        limit, most = limits.get(resource), maximum.get(resource)
+        if not (isinstance(limit, str) and isinstance(most, str) and re.fullmatch(QUANTITY, limit) and re.fullmatch(QUANTITY, most)):
+            continue
+        if quantity(limit) > quantity(most):
+            problems.append(
+                f"{project}:{where}.resources.limits.{resource}: {limit} is beyond the namespace's LimitRange maximum "
+                f"{most} (containerDefaults.max.{resource}), which refuses the cache's pods. Lower it "
+                f"(`pulumi config set --stack {stack} --path '{where}.resources.limits.{resource}' {most}`) or raise "
+                "containerDefaults.max"
             )
     return problems
 

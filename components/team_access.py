@@ -60,6 +60,7 @@ PLATFORM_KINDS: dict[str, tuple[str, str]] = {
     "Service": ("", "services"),
     "ServiceAccount": ("", "serviceaccounts"),
     "Deployment": ("apps", "deployments"),
+    "StatefulSet": ("apps", "statefulsets"),
     "HorizontalPodAutoscaler": ("autoscaling", "horizontalpodautoscalers"),
     "Job": ("batch", "jobs"),
     "CronJob": ("batch", "cronjobs"),

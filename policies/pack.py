@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pulumi_policy import EnforcementLevel
 
-from . import autoscaling, cron_jobs, egress, pod_security, rbac, secrets, stack_rules, workload
+from . import autoscaling, cache, cron_jobs, egress, pod_security, rbac, secrets, stack_rules, workload
 
 PACK_NAME = "platform-policies"
 # Anything not configured otherwise blocks the deployment; policies/config/*.json relax it per stack.
@@ -13,7 +13,7 @@ DEFAULT_ENFORCEMENT = EnforcementLevel.MANDATORY
 
 ALL_POLICIES = (
     pod_security.POLICIES + workload.POLICIES + secrets.POLICIES + stack_rules.POLICIES + egress.POLICIES + rbac.POLICIES
-    + autoscaling.POLICIES + cron_jobs.POLICIES
+    + autoscaling.POLICIES + cron_jobs.POLICIES + cache.POLICIES
 )
 
 # policy -> applies(resource_type, kind, api_version): False when the policy cannot report anything on such a
@@ -27,4 +27,5 @@ APPLIES_TO = {
     **rbac.APPLIES_TO,
     **autoscaling.APPLIES_TO,
     **cron_jobs.APPLIES_TO,
+    **cache.APPLIES_TO,
 }

@@ -30,6 +30,7 @@ from typing import Any
 from hypothesis import strategies as st
 
 import stack_config
+from components.cache_config import CACHE_ENV_SUFFIXES, DEFAULT_EXPORTER_IMAGE, DEFAULT_VALKEY_IMAGE, MAXMEMORY_POLICIES
 from tools import engine
 
 PROJECT = "platform"
@@ -301,6 +302,39 @@ def database(draw, stack: str, name: str, services: list[str], env_prefix: str) 
     return result
 
 
+# Caches: a node, or replicas with Sentinels (always in prod), memory within the LimitRange (local's max is 1Gi),
+# sometimes an external one with its password in encrypted config.
+CACHE_PREFIXES = ["REDIS", "SESSIONS_REDIS"]
+
+
+@st.composite
+def cache(draw, stack: str, name: str, services: list[str], env_prefix: str, secret_values: dict[str, str]) -> dict[str, Any]:
+    result: dict[str, Any] = {"name": name, "usedBy": draw(st.lists(st.sampled_from(services), unique=True, min_size=1, max_size=len(services))), "envPrefix": env_prefix}
+    if draw(st.integers(0, 4)) == 0:
+        key = f"{name}-password"
+        secret_values[key] = f"{PLACEHOLDER}-{name}"
+        host = draw(st.sampled_from(["10.20.30.40", "cache.example.internal", "my-cache.abc123.euw1.cache.amazonaws.com"]))
+        result["external"] = {"host": host, "passwordKey": key, **draw(st.fixed_dictionaries({}, optional={"port": st.integers(1, 65535), "tls": st.booleans()}))}
+        return result
+    limit = draw(st.integers(64, 1024))
+    result["resources"] = {"requests": {"cpu": "50m", "memory": f"{draw(st.integers(32, limit))}Mi"}, "limits": {"cpu": "500m", "memory": f"{limit}Mi"}}
+    if stack == "prod" or draw(st.booleans()):
+        result["replicas"] = draw(st.integers(1, 3))
+        result["failover"] = draw(st.fixed_dictionaries({}, optional={"sentinels": st.just(5), "quorum": st.just(3), "downAfterMilliseconds": st.integers(1000, 60_000)}))
+    if draw(st.booleans()):
+        result["maxmemoryPolicy"] = draw(st.sampled_from(MAXMEMORY_POLICIES))
+    if draw(st.booleans()):
+        result["maxmemory"] = f"{draw(st.integers(1, limit - 1))}Mi"
+    mode = draw(st.sampled_from(["none", "aof", "rdb"]))
+    if mode != "none":
+        result["persistence"] = {"mode": mode, "size": f"{draw(st.integers(1, 50))}Gi", **draw(st.fixed_dictionaries({}, optional={"storageClass": st.sampled_from(["gp3", "standard"])}))}
+    if stack == "prod":
+        hex_digest = st.text(alphabet="0123456789abcdef", min_size=64, max_size=64)
+        result["image"] = f"{DEFAULT_VALKEY_IMAGE}@sha256:{draw(hex_digest)}"
+        result["exporterImage"] = f"{DEFAULT_EXPORTER_IMAGE}@sha256:{draw(hex_digest)}"
+    return result
+
+
 # Label values as people write them (a random-looking one is refused like a token: see test_config_secrets.py).
 label_value = st.one_of(
     st.from_regex(r"\A[a-z0-9]([-a-z0-9_.]{0,20}[a-z0-9])?\Z"),
@@ -371,6 +405,7 @@ def valid_case(draw, stacks=STACKS, env_values=safe_env, runbook_templates=None)
     database_names = draw(st.lists(database_name.filter(lambda n: n not in names), max_size=database_count, min_size=database_count, unique=True))
     prefixes = ["DATABASE", "ORDERS_DB", "SECOND_DATABASE"][:database_count]
     injected = {f"{prefix}_{suffix}" for prefix in prefixes for suffix in stack_config.DATABASE_ENV_SUFFIXES}
+    injected |= {f"{prefix}_{suffix}" for prefix in CACHE_PREFIXES for suffix in CACHE_ENV_SUFFIXES}
     secret_values: dict[str, str] = {}
     services = [
         draw(service(stack, name, names, templates[index % len(templates)], injected, secret_values, env_values))
@@ -397,6 +432,15 @@ def valid_case(draw, stacks=STACKS, env_values=safe_env, runbook_templates=None)
         values["databases"][1]["restore"] = restore
     if not values["databases"] and draw(st.booleans()):
         values.pop("databases")
+    taken = set(names) | set(database_names)
+    cache_names = draw(st.lists(database_name.filter(lambda n: n not in taken and f"{n}-sentinel" not in taken), max_size=2, unique=True))
+    cache_secrets: dict[str, str] = {}
+    values["caches"] = [draw(cache(stack, name, names, prefix, cache_secrets)) for name, prefix in zip(cache_names, CACHE_PREFIXES)]
+    for key, value in cache_secrets.items():
+        values[key] = value
+        secret_keys.add(key)
+    if not values["caches"] and draw(st.booleans()):
+        values.pop("caches")
 
     if "ingress" in values:
         if draw(st.integers(0, 4)) == 0:

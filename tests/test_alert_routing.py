@@ -81,7 +81,7 @@ def test_receivers_reference_their_credential_in_the_secret(routed):
 def test_routes_match_on_severity_under_a_root_that_sends_nothing(routed):
     root = one(routed, "AlertmanagerConfig")["spec"]["route"]
     assert root["receiver"] == "unrouted"
-    assert (root["groupBy"], root["groupWait"], root["groupInterval"]) == (["alertname", "service", "database"], "30s", "5m")
+    assert (root["groupBy"], root["groupWait"], root["groupInterval"]) == (["alertname", "service", "database", "cache"], "30s", "5m")
     # Both routes of critical continue, so the pager and the channel are both notified.
     assert root["routes"] == [
         route("critical", "pager", "1h"),

@@ -227,7 +227,8 @@ def test_exporter_sidecar_and_pod_monitor(failover_cache):
 
 def test_prod_protects_and_retains_the_data_only(failover_cache):
     protected = {r.name for r in failover_cache if r.protect}
-    assert protected == {"sessions-password", "sessions-auth", "sessions-data"}
+    assert protected == {"sessions-auth", "sessions-data"}
+    assert {r.name for r in failover_cache if r.retain_on_delete} == protected
 
 
 def test_services_get_locations_in_plain_and_credentials_by_reference():

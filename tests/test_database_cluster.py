@@ -538,7 +538,8 @@ def test_prod_protects_and_retains_cluster_secret_and_bucket(rendered):
         for resource in data.values():
             assert resource.protect is (stack == "prod") and resource.retain_on_delete is (stack == "prod"), (stack, resource.name)
         retained = sorted(r.name for r in rendering.resources if r.retain_on_delete)
-        assert retained == (sorted(data) if stack == "prod" else []), stack  # only the data outlives a destroy
+        # Only the data outlives a destroy: the database's and the cache's (its credentials and data nodes' claims).
+        assert retained == (sorted([*data, "cache-auth", "cache-data"]) if stack == "prod" else []), stack
 
 
 def test_prod_protects_every_resource_so_destroy_deletes_nothing(rendered):

@@ -34,8 +34,12 @@ ALERT_ROUTING = {"local": 0, "staging": 0, "prod": 2}
 # Team access: the component, a Role per role used and a RoleBinding per grant (staging: the CI deployer; prod: an
 # edit team and the CI deployer).
 ACCESS = {"local": 0, "staging": 1 + 1 + 1, "prod": 1 + 2 + 2}
+# Caches (one: cache): its component, password, ConfigMap, Secret, StatefulSet, headless and client Services, PDB,
+# PodMonitor and NetworkPolicies for its nodes and its users (11), with failover (staging, prod) a Sentinel
+# StatefulSet, their headless Service, PDB and NetworkPolicy (4); and monitoring a dashboard for it (1).
+CACHES = {"local": 11 + 1, "staging": 11 + 4 + 1, "prod": 11 + 4 + 1}
 EXPECTED_COUNTS = {
-    stack: count + DATABASES[stack] + INGRESS[stack] + MONITORING + ALERT_ROUTING[stack] + ACCESS[stack] + ADDONS[stack]
+    stack: count + DATABASES[stack] + INGRESS[stack] + MONITORING + ALERT_ROUTING[stack] + ACCESS[stack] + ADDONS[stack] + CACHES[stack]
     for stack, count in {"local": 1 + 5 + 2 * 9, "staging": 1 + 5 + 2 * 9 + 1, "prod": 1 + 5 + 2 * 9 + 2 + MIGRATIONS}.items()
 }
 # Cluster-scoped kinds the stacks render (the local add-ons' GatewayClass): they have no namespace.
