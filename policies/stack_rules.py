@@ -586,6 +586,29 @@ def _has_backups(spec: dict[str, Any]) -> bool:
     )
 
 
+# --- rule: unique-object-names --------------------------------------------------------------------------------
+
+
+def duplicate_object_findings(objects: list[StackObject]) -> list[Finding]:
+    """Two resources of the stack that are one Kubernetes object (group, kind, namespace, name): names derived from
+    different config entries can meet (a service `api-database` beside a database `api`), and the second create
+    fails with 'already exists' halfway through `pulumi up`."""
+    first: dict[tuple[str, str, str, str], StackObject] = {}
+    findings = []
+    for obj in objects:
+        if obj.k8s_name is None or obj.namespace is None:
+            continue  # a generated or unknown name: nothing to compare yet
+        earlier = first.setdefault((obj.group, obj.kind, obj.namespace, obj.k8s_name), obj)
+        if earlier is not obj:
+            findings.append((
+                obj.urn,
+                f"{obj.label} is also made by the resource '{earlier.name}': two resources would manage one object "
+                f"and the second create fails with 'already exists'. Rename one of the config entries they come "
+                f"from (a service, database or cache name) so that their derived names differ.",
+            ))  # fmt: skip
+    return findings
+
+
 # --- pulumi_policy wrappers ---------------------------------------------------------------------------------
 
 
@@ -668,8 +691,17 @@ prod_database_safety = ResourceValidationPolicy(
     ),
 )
 
+unique_object_names = _stack_policy(
+    "unique-object-names",
+    "No two resources of a stack may be the same Kubernetes object (group, kind, namespace and name).",
+    duplicate_object_findings,
+    Severity.HIGH,
+    EnforcementLevel.MANDATORY,
+)
+
 POLICIES: list = [
     namespace_default_deny,
+    unique_object_names,
     database_network_isolated,
     service_exposure,
     ingress_tls,

@@ -412,3 +412,47 @@ def test_values_unknown_during_preview_are_skipped_not_fatal():
     result = analyze([workload, replicated, default_deny()], policies=stack_rules.POLICIES)
     assert [f for f in result if "can't run policy" in f.message] == []
     assert [f.policy for f in result] == []
+
+
+# --- unique-object-names ------------------------------------------------------------------------------------
+
+
+def netpol(name, ns=NS, *, logical):
+    obj = {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy", "metadata": {"name": name, "namespace": ns}, "spec": {"podSelector": {}}}
+    return resource(obj, name=logical)
+
+
+def test_two_resources_that_are_one_object_are_reported_once_naming_both():
+    [finding] = run([netpol("orders-database", logical="orders-db-netpol"), netpol("orders-database", logical="orders-database-netpol")], "unique-object-names")
+    assert finding.urn.endswith("::orders-database-netpol")
+    assert finding.message.startswith("NetworkPolicy apps/orders-database is also made by the resource 'orders-db-netpol'")
+
+
+@pytest.mark.parametrize(
+    "second",
+    [
+        lambda: netpol("orders-database", ns="other", logical="b"),  # another namespace
+        lambda: resource({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "orders-database", "namespace": NS}}, name="b"),  # another kind
+        lambda: netpol("orders", logical="b"),  # another name
+    ],
+    ids=["namespace", "kind", "name"],
+)
+def test_objects_differing_in_namespace_kind_or_name_are_fine(second):
+    assert run([netpol("orders-database", logical="a"), second()], "unique-object-names") == []
+
+
+def test_a_service_named_like_a_databases_derived_object_is_caught_before_up():
+    """Found by fuzzing: a service `<db>-database` makes the NetworkPolicy the database's isolation policy is."""
+    import json
+
+    from tools import engine
+    from tools.analyzer import analyze as analyze_stack
+
+    config, secret_keys = engine.stack_config("staging")
+    services, databases = json.loads(config["platform:services"]), json.loads(config["platform:databases"])
+    neighbour = {key: value for key, value in services[0].items() if key not in ("migrations", "tasks")}
+    services.append({**neighbour, "name": f"{databases[0]['name']}-database"})
+    config["platform:services"] = json.dumps(services)
+    rendering = engine.render("staging", config=config, secret_keys=secret_keys)
+    findings = [f for f in analyze_stack(rendering.resources) if f.policy == "unique-object-names"]
+    assert [f.message.split(" is also made")[0] for f in findings] == [f"NetworkPolicy platform/{databases[0]['name']}-database"]
