@@ -35,6 +35,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from e2e.kube import ApiError, Kube
 from e2e.processes import Processes, free_port, wait_until
+from e2e.stacks import denial, refused_at_up
 
 CNPG_BINARY = "cnpg-manager"
 BARMAN_CLOUD_BINARY = "barman-cloud-manager"
@@ -522,33 +523,12 @@ def before_up(operators: Operators, stack: str, namespace: str, objects: list[di
 def invalid_cluster_refused(e2e, cluster: dict[str, Any], notes: list[str]) -> bool:
     """`pulumi up` (the real engine and provider) of a Cluster CloudNativePG's webhook refuses: it must fail with the
     webhook's message. A program of its own (inline), so the stack under test is not changed."""
-    import pulumi_kubernetes as k8s
-    from pulumi import automation as auto
-
-    obj = invalid_cluster(cluster)
-
-    def program() -> None:
-        k8s.apiextensions.CustomResource("invalid-cluster", api_version=obj["apiVersion"], kind="Cluster", metadata=obj["metadata"], spec=obj["spec"])
-
-    work = e2e.project_dir.parent / "invalid-cluster"
-    (work / "state").mkdir(parents=True, exist_ok=True)
-    env = {**e2e.env, "PULUMI_BACKEND_URL": (work / "state").as_uri()}
-    project = "platform-e2e-invalid-cluster"
-    options = auto.LocalWorkspaceOptions(
-        work_dir=str(work), pulumi_home=env["PULUMI_HOME"], env_vars=env, pulumi_command=auto.PulumiCommand(root=str(e2e.pulumi_root)),
-        project_settings=auto.ProjectSettings(name=project, runtime="python"),
-    )  # fmt: skip
-    stack = auto.create_or_select_stack("invalid", project_name=project, program=program, opts=options)
-    try:
-        stack.up()
-    except auto.CommandError as error:
-        message = str(error)
-        lines = [line.strip() for line in message.splitlines() if "admission webhook" in line]
-        notes.append(f"invalid Cluster refused at pulumi up: {(lines or [message[-300:]])[0][:400]}")
-        return refused_by_webhook(message)
-    notes.append("the invalid Cluster was created: the webhook did not refuse it")
-    stack.destroy()
-    return False
+    refused, message = refused_at_up(e2e, invalid_cluster(cluster))
+    if not refused:
+        notes.append("the invalid Cluster was created: the webhook did not refuse it")
+        return False
+    notes.append(f"invalid Cluster refused at pulumi up: {denial(message)}")
+    return refused_by_webhook(message)
 
 
 def after_up(operators: Operators, e2e, automation, namespace: str, objects: list[dict[str, Any]], stand_ins: StandIns, run) -> None:

@@ -133,3 +133,38 @@ def offline_preview(e2e: E2EStack, out_dir: Path, diff_base: Path | None = None,
     if result.returncode not in (0, 1):
         raise RuntimeError(f"tools.preview --stack {e2e.name} failed ({result.returncode}):\n{result.stderr}")
     return json.loads(result.stdout)
+
+
+def refused_at_up(e2e, obj: dict[str, Any]) -> tuple[bool, str]:
+    """`pulumi up` (the real engine and provider, the stack's KUBECONFIG) of a one-resource program creating `obj`
+    (a custom resource), in a stack of its own so the stack under test is not changed. Returns (whether the up
+    failed, the CLI's error text); an object that was created is destroyed again."""
+    import pulumi_kubernetes as k8s
+    from pulumi import automation as auto
+
+    name = obj["metadata"]["name"]
+
+    def program() -> None:
+        k8s.apiextensions.CustomResource(name, api_version=obj["apiVersion"], kind=obj["kind"], metadata=obj["metadata"], spec=obj["spec"])
+
+    work = e2e.project_dir.parent / "refusals" / name
+    (work / "state").mkdir(parents=True, exist_ok=True)
+    env = {**e2e.env, "PULUMI_BACKEND_URL": (work / "state").as_uri()}
+    project = "platform-e2e-refusal"
+    options = auto.LocalWorkspaceOptions(
+        work_dir=str(work), pulumi_home=env["PULUMI_HOME"], env_vars=env, pulumi_command=auto.PulumiCommand(root=str(e2e.pulumi_root)),
+        project_settings=auto.ProjectSettings(name=project, runtime="python"),
+    )  # fmt: skip
+    stack = auto.create_or_select_stack(name, project_name=project, program=program, opts=options)
+    try:
+        stack.up()
+    except auto.CommandError as error:
+        return True, str(error)
+    stack.destroy()
+    return False, ""
+
+
+def denial(message: str) -> str:
+    """The API server's line relaying a webhook's refusal, from a CLI error text."""
+    lines = [line.strip().lstrip("* ") for line in message.splitlines() if "denied the request" in line]
+    return (lines or [message.strip()[-300:]])[0][:500]
