@@ -79,16 +79,18 @@ PORTABLE_SENTINEL_DIRECTIVES = frozenset(
     }
 )  # fmt: skip
 
-# Inputs whose change a reviewer must read for what it is (tools/diff.py): the engine (a new major can refuse the
-# data files of the old one), and the data volumes, which a StatefulSet cannot change in place.
-REPLACEMENT_FIELDS: dict[str, dict[str, str]] = {
+# The engine version each data node and Sentinel runs, on their pod template: tools/diff.py names its change.
+ENGINE_VERSION_LABEL = "platform.example.com/engine-version"
+# Inputs Pulumi updates in place whose effect a reviewer must read for what it is (tools/diff.py). A change of the
+# data volumes (size, class, persistence on or off) is a replacement of the StatefulSet, which the diff already
+# calls a data loss; a new engine version is an update, and this is what it does.
+IN_PLACE_REFUSED_FIELDS: dict[str, dict[str, str]] = {
     STATEFULSET_TYPE: {
-        "spec.volumeClaimTemplates": "a StatefulSet's volume claims are immutable: the provider replaces it, and the "
-        "data on the old volumes is not carried over",
+        f"spec.template.metadata.labels.{ENGINE_VERSION_LABEL}": "a new cache engine version: the StatefulSet restarts its "
+        "pods one by one on it (with failover the Sentinels promote a replica when the primary restarts; a single node "
+        "without persistence starts empty), and an older version may refuse the data files a newer one wrote",
     },
 }
-IN_PLACE_REFUSED_FIELDS: dict[str, dict[str, str]] = {}
-ENGINE_VERSION_LABEL = "platform.example.com/engine-version"
 
 
 def derived_maxmemory(cache: CacheConfig) -> int:

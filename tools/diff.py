@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from components import backup_bucket, database_cluster
+from components import backup_bucket, cache, database_cluster
 
 SNAPSHOT_FILE = "resources.json"
 DYNAMIC_TYPE = "pulumi-python:dynamic:Resource"
@@ -114,7 +114,8 @@ def replacement_causes(resource_type: str, changes: list[FieldChange]) -> list[t
 
 def in_place_refusals(resource_type: str, changes: list[FieldChange]) -> list[tuple[str, str]]:
     """(path, why) for each change Pulumi would apply in place but the running object cannot take."""
-    return _matching(database_cluster.IN_PLACE_REFUSED_FIELDS.get(resource_type, {}), changes)
+    paths = {**database_cluster.IN_PLACE_REFUSED_FIELDS.get(resource_type, {}), **cache.IN_PLACE_REFUSED_FIELDS.get(resource_type, {})}
+    return _matching(paths, changes)
 
 
 def restore_config(old_inputs: dict, new_inputs: dict) -> dict[str, Any]:
