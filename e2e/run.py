@@ -31,7 +31,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any, Callable
 
-from e2e import compare, controlplane, launchers, operators
+from e2e import compare, controlplane, cron_runs, launchers, operators
 from e2e import yaml_parity
 from e2e.kube import ApiError
 from e2e.processes import Processes, free_port, wait_until
@@ -424,6 +424,8 @@ def on_cluster(stack: str, folder: Path, env: dict[str, str], pulumi_root: Path,
     for item in missing:
         run.note(f"missing in the API server: {item}")
     run.check("podsAdmitted", lambda: pods_admitted(plane, namespace, run))
+    if plane.kube.list("batch/v1", "CronJob", namespace):  # a run of each, as `kubectl create job --from=cronjob/...`
+        run.check("cronJobRunAdmitted", lambda: cron_runs.cron_job_runs_complete(plane.kube, namespace, run.note))
     run.check("nonCompliantPodRejected", lambda: non_compliant_pod_rejected(plane, namespace, run))
     run.check("noChangesOnSecondPreview", lambda: bool(automation.preview(expect_no_changes=True, **policy_args(e2e))))
     run.check("noDriftOnRefresh", lambda: bool(automation.refresh(expect_no_changes=True)))
