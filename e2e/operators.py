@@ -126,9 +126,14 @@ def webhook_configurations(manifests: str, port: int, ca_pem: bytes) -> list[dic
 
 def storage_objects(stack: str, clusters: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     """StorageClasses the Clusters name (a default one for those that name none) and enough static PVs for every
-    instance's volumes: nothing provisions volumes here, and the scheduler places no pod with an unbound claim."""
+    instance's volumes, and for every claim a StatefulSet's pods make (a cache's data nodes): nothing provisions volumes
+    here, and the scheduler places no pod with an unbound claim."""
     needed: dict[str, int] = {}
-    for cluster in clusters:
+    for statefulset in [c for c in clusters if c.get("kind") == "StatefulSet"]:
+        for claim in statefulset["spec"].get("volumeClaimTemplates", []):
+            storage_class = claim["spec"].get("storageClassName") or DEFAULT_STORAGE_CLASS
+            needed[storage_class] = needed.get(storage_class, 0) + int(statefulset["spec"].get("replicas", 1))
+    for cluster in [c for c in clusters if c.get("kind") != "StatefulSet"]:
         spec = cluster["spec"]
         for volume in ("storage", "walStorage"):
             if volume in spec:
@@ -210,7 +215,7 @@ def start(bin_dir: Path, work: Path, plane, processes: Processes, versions: dict
 
 
 def prepare_stack(operators: Operators, stack: str, offline_objects: list[dict[str, Any]]) -> None:
-    for obj in storage_objects(stack, [o for o in offline_objects if o.get("kind") == "Cluster"]):
+    for obj in storage_objects(stack, [o for o in offline_objects if o.get("kind") in ("Cluster", "StatefulSet")]):
         operators.kube.apply(obj)
 
 

@@ -339,6 +339,8 @@ def non_compliant_pod_rejected(plane: controlplane.ControlPlane, namespace: str,
 def desired_replicas(kube, namespace: str) -> dict[str, int]:
     """Deployment name -> the pods it should run: its replicas, or its HPA's minimum when an HPA owns the count."""
     desired = {d["metadata"]["name"]: d["spec"].get("replicas", 1) for d in kube.list("apps/v1", "Deployment", namespace)}
+    # A cache's data nodes and Sentinels: their pods are the StatefulSet controller's, admitted like any other.
+    desired.update({s["metadata"]["name"]: s["spec"].get("replicas", 1) for s in kube.list("apps/v1", "StatefulSet", namespace)})
     for hpa in kube.list("autoscaling/v2", "HorizontalPodAutoscaler", namespace):
         target = hpa["spec"]["scaleTargetRef"]
         if target["kind"] == "Deployment" and target["name"] in desired:
@@ -347,7 +349,7 @@ def desired_replicas(kube, namespace: str) -> dict[str, int]:
 
 
 def pods_admitted(plane: controlplane.ControlPlane, namespace: str, run: StackRun) -> int:
-    """The pods the stack's Deployments run, once each has as many Ready pods as it (or its HPA) asks for.
+    """The pods the stack's Deployments and StatefulSets run, once each has as many Ready pods as it (or its HPA) asks for.
 
     A pod Pod Security Admission refuses never exists: its ReplicaSet reports ReplicaFailure and the count stays
     short, so either fails the check.
@@ -355,7 +357,8 @@ def pods_admitted(plane: controlplane.ControlPlane, namespace: str, run: StackRu
     kube = plane.kube
 
     def ready() -> dict[str, int]:
-        return {d["metadata"]["name"]: d.get("status", {}).get("readyReplicas", 0) for d in kube.list("apps/v1", "Deployment", namespace)}
+        workloads = kube.list("apps/v1", "Deployment", namespace) + kube.list("apps/v1", "StatefulSet", namespace)
+        return {w["metadata"]["name"]: w.get("status", {}).get("readyReplicas", 0) for w in workloads}
 
     try:
         wait_until(f"pods of {namespace}", lambda: ready() == desired_replicas(kube, namespace), 240)

@@ -149,3 +149,24 @@ def test_an_external_cache_needs_its_password_encrypted():
 def test_the_cache_env_must_not_clash_with_the_services_own():
     problems = problems_for(lambda v, s: api(v).setdefault("env", {}).update(REDIS_URL="redis://elsewhere:6379"))
     assert any(p.startswith("platform:caches[0].envPrefix: cache 'cache' gives service 'api' ['REDIS_URL']") for p in problems)
+
+
+# --- what make e2e does with the caches (e2e/run.py, e2e/operators.py) ------------------------------------------
+
+
+def test_e2e_binds_a_volume_for_every_cache_claim_and_waits_for_the_cache_pods(rendered):
+    from e2e import operators
+    from e2e.run import desired_replicas
+
+    objects = rendered["prod"].kubernetes_objects()
+    kinds = [o for o in objects if o.get("kind") in ("Cluster", "StatefulSet")]
+    volumes = [o for o in operators.storage_objects("prod", kinds) if o["kind"] == "PersistentVolume"]
+    # orders: 3 instances x (data + WAL) on gp3; the cache: 3 data nodes on gp3. The Sentinels claim nothing.
+    assert sorted(v["spec"]["storageClassName"] for v in volumes) == ["gp3"] * (6 + 3)
+
+    class Kube:
+        def list(self, api_version, kind, namespace):
+            return [o for o in objects if o["apiVersion"] == api_version and o["kind"] == kind and o["metadata"]["namespace"] == namespace]
+
+    desired = desired_replicas(Kube(), "platform")
+    assert desired["cache"] == 3 and desired["cache-sentinel"] == 3
