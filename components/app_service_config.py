@@ -77,6 +77,13 @@ class Shutdown(CamelModel):
         return self
 
 
+def executable_named(command: list[str], example: str) -> list[str]:
+    """A validator's check of a container command: its first word names the executable."""
+    if not command[0].strip():
+        raise ValueError(f"command[0] is empty; name the executable, e.g. {example}")
+    return command
+
+
 class OneOffJob(CamelModel):
     """A Job run once per image and command (a new one is a new Job), with the service's settings, secrets and
     databases; `pulumi up` waits for it and stops if it fails."""
@@ -91,9 +98,7 @@ class OneOffJob(CamelModel):
     @field_validator("command")
     @classmethod
     def names_an_executable(cls, command: list[str]) -> list[str]:
-        if not command[0].strip():
-            raise ValueError("command[0] is empty; name the executable, e.g. ['/app/migrate', 'up']")
-        return command
+        return executable_named(command, "['/app/migrate', 'up']")
 
     @field_validator("image")
     @classmethod
@@ -314,9 +319,7 @@ class ServiceConfig(CamelModel):
     @field_validator("command")
     @classmethod
     def command_names_an_executable(cls, command: Optional[list[str]]) -> Optional[list[str]]:
-        if command is not None and not command[0].strip():
-            raise ValueError("command[0] is empty; name the executable, e.g. ['/app/worker', '--queue', 'reports']")
-        return command
+        return None if command is None else executable_named(command, "['/app/worker', '--queue', 'reports']")
 
     @field_validator("port")
     @classmethod

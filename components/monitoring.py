@@ -176,37 +176,26 @@ class Monitoring(pulumi.ComponentResource):
                 continue
             endpoint = {"port": METRICS_PORT_NAME, "path": service.metrics.path, "scheme": "http", "interval": config.scrape_interval}
             if service.is_web:
-                readiness.custom_resource(
-                    f"{name}-{service.name}-service-monitor",
-                    api_version=MONITORING_API_VERSION,
-                    kind="ServiceMonitor",
-                    metadata=metadata(service.name, config.selector_labels),
-                    spec={
-                        "selector": {"matchLabels": hardening.selector_labels(service.name)},
-                        "namespaceSelector": {"matchNames": [args.namespace]},
-                        # The job label is the Service's name (the default): the alerts and dashboards select job="<service>".
-                        "endpoints": [endpoint],
-                    },
-                    opts=child,
-                )
+                # The job label is the Service's name (the default): the alerts and dashboards select job="<service>".
+                monitor_kind, logical, endpoints = "ServiceMonitor", "service-monitor", {"endpoints": [endpoint]}
             else:
                 # A worker has no Service for a ServiceMonitor to follow, and a headless one only for scraping would
-                # give it a DNS name others could call: its pods are scraped directly, by label and port name.
-                readiness.custom_resource(
-                    f"{name}-{service.name}-pod-monitor",
-                    api_version=MONITORING_API_VERSION,
-                    kind="PodMonitor",
-                    metadata=metadata(service.name, config.selector_labels),
-                    spec={
-                        "selector": {"matchLabels": hardening.selector_labels(service.name)},
-                        "namespaceSelector": {"matchNames": [args.namespace]},
-                        # job="<service>" as for a web service (a PodMonitor's default is "<namespace>/<monitor>").
-                        "podMetricsEndpoints": [
-                            {**endpoint, "relabelings": [{"action": "replace", "targetLabel": "job", "replacement": service.name}]}
-                        ],
-                    },
-                    opts=child,
-                )
+                # give it a DNS name others could call: its pods are scraped directly, by label and port name, with
+                # job="<service>" as for a web service (a PodMonitor's default is "<namespace>/<monitor>").
+                job = {"action": "replace", "targetLabel": "job", "replacement": service.name}
+                monitor_kind, logical, endpoints = "PodMonitor", "pod-monitor", {"podMetricsEndpoints": [{**endpoint, "relabelings": [job]}]}
+            readiness.custom_resource(
+                f"{name}-{service.name}-{logical}",
+                api_version=MONITORING_API_VERSION,
+                kind=monitor_kind,
+                metadata=metadata(service.name, config.selector_labels),
+                spec={
+                    "selector": {"matchLabels": hardening.selector_labels(service.name)},
+                    "namespaceSelector": {"matchNames": [args.namespace]},
+                    **endpoints,
+                },
+                opts=child,
+            )
             k8s.networking.v1.NetworkPolicy(
                 f"{name}-{service.name}-metrics-netpol",
                 metadata=metadata(f"metrics-{service.name}"),
