@@ -10,6 +10,7 @@ import pulumi_kubernetes as k8s
 import stack_config
 from components.addons import ClusterAddons, ClusterAddonsArgs
 from components.app_service import AppService, AppServiceArgs, Peer, migrations_name
+from components.autoscaling_config import keda_reads
 from components.backup_bucket import BackupBucket, BucketSettings
 from components.cache import Cache, CacheArgs
 from components.database_cluster import BackupTarget, DatabaseCluster, DatabaseClusterArgs, MetricsScraper
@@ -104,6 +105,7 @@ def deploy_databases(
                 backup=access if bucket is not None and config.backs_up(database) else None,
                 restore_access=access if database.restore else None,
                 direct_clients=migration_clients(config, database),
+                outside_clients=[config.keda.operator_peer] if keda_reads(config.services, database.name) else [],
                 spread_strictly=prod,
                 protect=prod,
                 metrics_scraper=metrics_scraper(config),
@@ -149,6 +151,7 @@ class AddonDependencies:
     ingress_dependencies: tuple = ()
     monitoring_dependencies: tuple = ()
     database_dependencies: tuple = ()
+    autoscaling_dependencies: tuple = ()
 
 
 def deploy_addons(config: stack_config.StackConfig, on_cluster: pulumi.ResourceOptions):
@@ -165,6 +168,7 @@ def deploy_addons(config: stack_config.StackConfig, on_cluster: pulumi.ResourceO
             monitoring_namespace=config.monitoring.namespace,
             monitor_selector_labels=dict(config.monitoring.selector_labels),
             cnpg_namespace=config.cnpg.operator_namespace,
+            keda_namespace=config.keda.operator_namespace,
             cert_manager_gateway_api=ingress is None or ingress.mode == "gateway",
         ),
         opts=on_cluster,
@@ -237,8 +241,9 @@ def deploy(config: stack_config.StackConfig) -> None:
                 migrations_image=config.pulled(service.migrations.image) if service.migrations and service.migrations.image else None,
                 migrations_env={key: value for database in used for key, value in database.migration_env().items()},
                 migrations_secret_refs=[ref for database in used for ref in database.migration_secret_refs()],
+                connection_secrets={database.cluster_name: database.connection_secret() for database in used},
             ),
-            opts=after(baseline, *used, *used_caches),
+            opts=after(baseline, *used, *used_caches, *addons.autoscaling_dependencies),
         )
     if config.ingress is not None:
         ingress = Ingress(

@@ -21,7 +21,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 
 from components.addons_config import AddonsConfig
 from components.app_service_config import ServiceConfig, egress_problems
-from components.autoscaling_config import scaling_problems
+from components.autoscaling_config import KedaSettings, scaling_problems
 from components.backup_bucket_config import BackupsConfig
 from components.cache_config import DEFAULT_EXPORTER_IMAGE, DEFAULT_VALKEY_IMAGE, CacheConfig, cache_problems, cache_secret_keys
 from components.capacity_config import capacity_problems
@@ -60,6 +60,7 @@ TOP_LEVEL_KEYS = (
     "ingress", "monitoring", "addons",  # the way in, monitoring, local cluster add-ons
     "podSecurity",  # the namespace's Pod Security Admission version
     "access",  # who may do what in the namespace (RBAC)
+    "keda",  # where the cluster's KEDA runs (services[].autoscaling.keda)
 )  # fmt: skip
 
 
@@ -121,6 +122,7 @@ class StackConfig(CamelModel):
     addons: AddonsConfig = AddonsConfig()
     pod_security: Optional[PodSecurity] = None
     access: AccessGrants = Field(default_factory=list)  # empty: no Roles, only the cluster's own RBAC
+    keda: KedaSettings = KedaSettings()
 
     @field_validator("namespace")
     @classmethod

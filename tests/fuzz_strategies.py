@@ -6,11 +6,13 @@ texts that replace a key's value outright (broken JSON and the like).
 
 Valid configs start from a shipped stack file (its environment, cluster target, registry, defaults, cnpg,
 backups, add-ons and secret keys) and vary what a user varies: the namespace, the quota, 1-4 services (names,
-images, ports, replicas or autoscaling, resources, env, secretEnv, health paths, calls, metrics, user ids),
+images, ports, replicas or autoscaling (HPA targets and behavior, or KEDA with its triggers, fallback and scale
+to zero), a VPA, resources, env, secretEnv, health paths, calls, metrics, user ids),
 0-2 databases (names, instances, storage, resources, parameters, users, env prefixes, backups, pinned images, poolers, a restore of one from the other), 1-3 public hosts
 and their routes (gateway or ingress mode, a shared Gateway, HSTS, timeouts, annotations), team access grants, a render directory instead of a cluster, the
 API server CIDRs and ports, backup retention/compression/encryption, the Pod Security version, and monitoring
-(labels, SLOs, metric names, thresholds). Names come partly from collision-prone pieces (`orders` + `-clients`,
+(labels, SLOs, metric names, thresholds), where KEDA runs; the quota and the LimitRange are raised to what the
+workloads need at their maxima. Names come partly from collision-prone pieces (`orders` + `-clients`,
 `-app`, ...) because the objects of services and databases are named after them. Prod images are pinned by
 digest, as prod requires.
 
@@ -23,13 +25,17 @@ from __future__ import annotations
 import copy
 import functools
 import json
+import math
 import string
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 from hypothesis import strategies as st
 
 import stack_config
+from components import capacity_config
+from components.autoscaling_config import quantity
 from components.cache_config import CACHE_ENV_SUFFIXES, DEFAULT_EXPORTER_IMAGE, DEFAULT_VALKEY_IMAGE, MAXMEMORY_POLICIES
 from tools import engine
 
@@ -201,6 +207,95 @@ image = st.one_of(
 )
 
 
+# --- autoscaling (components/autoscaling_config.py) -------------------------------------------------------------
+
+scaling_rules = st.fixed_dictionaries(
+    {"stabilizationWindowSeconds": st.integers(0, 3600)}, optional={"maxPercentPerMinute": st.integers(1, 1000)}
+)
+scaling_behavior = st.fixed_dictionaries({}, optional={"scaleDown": scaling_rules, "scaleUp": scaling_rules})
+threshold = st.one_of(st.integers(1, 10_000), st.floats(0.01, 1e6, allow_nan=False, allow_infinity=False))
+prometheus_trigger = st.fixed_dictionaries(
+    {
+        "type": st.just("prometheus"),
+        "serverAddress": st.sampled_from(["http://kube-prometheus-stack-prometheus.monitoring.svc:9090", "https://prometheus.example.com/api"]),
+        "query": st.sampled_from(["sum(queue_depth)", 'sum(rate(http_requests_total{service="web"}[2m]))', "max(lag_seconds) by (topic)"]),
+        "threshold": threshold,
+    },
+    optional={"activationThreshold": st.integers(0, 100)},
+)
+cron_trigger = st.fixed_dictionaries(
+    {
+        "type": st.just("cron"),
+        "timezone": st.sampled_from(["UTC", "Europe/Berlin", "America/New_York", "Asia/Tokyo"]),
+        "start": st.sampled_from(["0 8 * * 1-5", "30 6 * * *", "0 */2 * * *"]),
+        "end": st.sampled_from(["0 18 * * 1-5", "0 22 * * *", "59 23 * * 0"]),
+        "desiredReplicas": st.integers(1, 20),
+    }
+)
+resource_trigger = st.fixed_dictionaries({"type": st.sampled_from(["cpu", "memory"]), "utilizationPercent": st.integers(10, 100)})
+
+
+@st.composite
+def keda_scaling(draw, low: int, high: int, scale_to_zero: bool) -> dict[str, Any]:
+    """KEDA with 1-3 triggers (one on an outside source at least, which fallback and scaleToZero need)."""
+    triggers = draw(st.lists(st.one_of(prometheus_trigger, cron_trigger, resource_trigger), min_size=1, max_size=3, unique_by=lambda t: json.dumps(t, sort_keys=True)))
+    if all(trigger["type"] in ("cpu", "memory") for trigger in triggers):
+        triggers.append(draw(prometheus_trigger))
+    result: dict[str, Any] = {"triggers": triggers}
+    if draw(st.booleans()):
+        result["pollingIntervalSeconds"] = draw(st.integers(5, 3600))
+    if draw(st.booleans()):
+        result["cooldownPeriodSeconds"] = draw(st.integers(0, 86400))
+    if scale_to_zero and draw(st.booleans()):
+        result["scaleToZero"] = True
+    if draw(st.booleans()):
+        result["fallback"] = {"failureThreshold": draw(st.integers(1, 100)), "replicas": draw(st.integers(low, high))}
+    return result
+
+
+@st.composite
+def vertical_scaling(draw, scaled: set[str]) -> dict[str, Any]:
+    """A VPA: recommending on anything, or applying (initial/auto, with maxAllowed) to what the HPA does not scale on."""
+    free = [resource for resource in ("cpu", "memory") if resource not in scaled]
+    mode = draw(st.sampled_from(["recommend", "initial", "auto"])) if free else "recommend"
+    result: dict[str, Any] = {} if mode == "recommend" and draw(st.booleans()) else {"mode": mode}
+    pool = free if mode != "recommend" else ["cpu", "memory"]
+    if mode != "recommend" or draw(st.booleans()):
+        result["controlledResources"] = draw(st.lists(st.sampled_from(pool), min_size=1, max_size=len(pool), unique=True))
+    if mode != "recommend" or draw(st.booleans()):
+        result["maxAllowed"] = {"cpu": draw(cpu())[1], "memory": draw(memory())[1]}
+        if draw(st.booleans()):
+            result["minAllowed"] = {"cpu": "10m", "memory": "16Mi"}  # below every maxAllowed drawn
+    return result
+
+
+def _at_least(current: str, needed: Decimal, resource: str) -> str:
+    """A quantity no smaller than `needed` (cpu cores or memory bytes), `current` when it already is."""
+    if quantity(current) >= needed:
+        return current
+    return f"{math.ceil(needed * 1000)}m" if resource == "cpu" else f"{math.ceil(needed / 2**20)}Mi"
+
+
+def fit_capacity(draw, values: dict[str, Any]) -> None:
+    """The quota and the LimitRange's max raised (never lowered) to what the generated workloads need at their maxima,
+    as components/capacity_config.py counts them: a valid config fits its namespace."""
+    top_level = {key: value for key, value in values.items() if key in stack_config.TOP_LEVEL_KEYS}
+    try:
+        config = stack_config.StackConfig.model_validate(top_level)
+    except ValueError:
+        return  # not a valid config after all: load reports why
+    workloads = capacity_config.workloads_of(config)
+    quota, maximum = values["quota"], values["containerDefaults"]["max"]
+    slack = draw(st.sampled_from([Decimal(1), Decimal("1.5"), Decimal(3)]))
+    for (kind, resource), (key, _) in capacity_config.QUOTA_FIELDS.items():
+        needed = sum((w.pods * quantity(getattr(getattr(w.resources, kind), resource)) for w in workloads), Decimal(0))
+        quota[key] = _at_least(quota[key], needed * slack, resource)
+    quota["pods"] = max(quota["pods"], sum(w.pods for w in workloads))
+    for resource in ("cpu", "memory"):
+        largest = max((quantity(getattr(w.resources.limits, resource)) for w in workloads), default=Decimal(0))
+        maximum[resource] = _at_least(maximum[resource], largest, resource)
+
+
 # --- services and databases -----------------------------------------------------------------------------------
 
 
@@ -213,13 +308,25 @@ def service(draw, stack: str, name: str, others: list[str], template: dict[str, 
         "port": draw(st.integers(1024, 65535)),
         "resources": draw(resources()),
     }
+    scaled: set[str] = set()  # cpu/memory the horizontal autoscaler scales on
     if stack == "prod" or draw(st.booleans()):
         low = draw(st.integers(minimum, minimum + 5))
-        result["autoscaling"] = {"minReplicas": low, "maxReplicas": draw(st.integers(low, low + 20))}
+        high = draw(st.integers(low, low + 20))
+        result["autoscaling"] = {"minReplicas": low, "maxReplicas": high}
+        if draw(st.integers(0, 2)) == 0:
+            result["autoscaling"]["keda"] = draw(keda_scaling(low, high, scale_to_zero=stack != "prod"))
+            scaled = {t["type"] for t in result["autoscaling"]["keda"]["triggers"]} & {"cpu", "memory"}
+        else:
+            for key in ("targetCpuPercent", "targetMemoryPercent"):
+                if draw(st.booleans()):
+                    result["autoscaling"][key] = draw(st.integers(10, 100))
+            scaled = {r for r, key in (("cpu", "targetCpuPercent"), ("memory", "targetMemoryPercent")) if key in result["autoscaling"]} or {"cpu"}
         if draw(st.booleans()):
-            result["autoscaling"]["targetCpuPercent"] = draw(st.integers(10, 100))
+            result["autoscaling"]["behavior"] = draw(scaling_behavior)
     elif draw(st.booleans()) or minimum > 1:
         result["replicas"] = draw(st.integers(minimum, minimum + 4))
+    if draw(st.integers(0, 2)) == 0:
+        result["vertical"] = draw(vertical_scaling(scaled))
     env = {key: value for key, value in draw(env_values).items() if key not in reserved_env}
     if env or draw(st.booleans()):
         result["env"] = env
@@ -488,6 +595,14 @@ def valid_case(draw, stacks=STACKS, env_values=safe_env, runbook_templates=None)
         monitoring["databases"] = {"replicationLagSeconds": draw(st.integers(1, 3600)), "backupMaxAgeHours": draw(st.integers(1, 200)), "storageFreePercent": draw(st.integers(1, 50))}
     if runbook_templates is not None and draw(st.integers(0, 3)) == 0:
         monitoring["runbookUrlTemplate"] = draw(runbook_templates)
+    for database_values in values.get("databases", []):  # KEDA on a database its service uses (with the credentials)
+        for user in database_values.get("usedBy", []):
+            keda = next((s.get("autoscaling", {}).get("keda") for s in services if s["name"] == user), None)
+            if keda is not None and draw(st.integers(0, 2)) == 0:
+                keda["triggers"].append({"type": "postgresql", "database": database_values["name"], "query": "SELECT count(*) FROM jobs", "targetQueryValue": draw(st.integers(1, 500))})
+    if draw(st.booleans()):
+        values["keda"] = {"operatorNamespace": draw(st.sampled_from(["keda", "autoscalers"]))}
+    fit_capacity(draw, values)
     return Case(stack, values, secret_keys)
 
 

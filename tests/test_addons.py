@@ -134,7 +134,7 @@ def component(rendering: engine.Rendering, type_: str) -> engine.RecordedResourc
 def test_local_installs_every_addon_and_waits_for_it(rendered):
     local = rendered["local"]
     found = releases(local.resources)
-    assert set(found) == {"envoy-gateway", "cert-manager", "cnpg", "barman-cloud", "kube-prometheus-stack"}
+    assert set(found) == {"envoy-gateway", "cert-manager", "cnpg", "barman-cloud", "kube-prometheus-stack", "keda", "vpa"}
     urn = {name: r.urn for name, r in found.items()}
     (gateway_class,) = local.of_type("kubernetes:gateway.networking.k8s.io/v1:GatewayClass")
     ingress = component(local, "platform:ingress:Ingress")
@@ -146,6 +146,10 @@ def test_local_installs_every_addon_and_waits_for_it(rendered):
     assert found["envoy-gateway"].inputs["namespace"] == "envoy-gateway-system"
     assert found["kube-prometheus-stack"].inputs["namespace"] == "monitoring"
     assert found["cnpg"].inputs["namespace"] == "cnpg-system"
+    # Services wait for KEDA and the VPA, whose CRDs their ScaledObjects and VPAs need.
+    for app in local.of_type("platform:app:AppService"):
+        assert {urn["keda"], urn["vpa"]} <= set(app.dependencies)
+    assert found["keda"].inputs["namespace"] == "keda"
 
 
 @pytest.mark.parametrize("stack", ["staging", "prod"])

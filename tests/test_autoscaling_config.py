@@ -83,13 +83,13 @@ def test_a_fallback_outside_the_bounds_is_refused():
 
 def test_a_maximum_beyond_the_quota_names_the_quota_key_the_largest_workloads_and_the_fix():
     def mutate(values, _):
-        api(values)["autoscaling"]["maxReplicas"] = 100
+        api(values)["autoscaling"]["maxReplicas"] = 200
 
     problems = problems_for(mutate, "prod")
     problem = only(problems, "quota.requestsCpu")
-    # 101 api pods (100 + the rollout's surge) x 250m alone are 25.25 cpu, beyond prod's 24.
+    # 201 api pods (200 + the rollout's surge) x 250m alone are 50.25 cpu, beyond prod's 24, and 201 pods beyond 120.
     assert problem.startswith("platform:quota.requestsCpu: at their maxima the workloads need")
-    assert "services[1].autoscaling.maxReplicas ('api', + 1 while rolling out): 101 x 250m" in problem
+    assert "services[1].autoscaling.maxReplicas ('api', + 1 while rolling out): 201 x 250m" in problem
     assert "`pulumi config set --stack prod --path 'quota.requestsCpu' " in problem
     assert any(p.startswith("platform:quota.pods: at their maxima the workloads run") for p in problems)
 
@@ -131,3 +131,61 @@ def test_the_shipped_stacks_fit_their_quota():
     for stack in ("local", "staging", "prod"):
         values, secret_keys = stack_values(stack)
         load(values, secret_keys, stack)
+
+
+# --- a postgresql trigger: KEDA's operator reaches the database (the pooler when there is one) -------------------
+
+
+def _render_with_postgresql_trigger(stack: str, keda: dict | None = None):
+    import json
+
+    from tools import engine
+
+    config, secret_keys = engine.stack_config(stack)
+    services = json.loads(config["platform:services"])
+    api_service = next(service for service in services if service["name"] == "api")
+    api_service["autoscaling"] = {
+        "minReplicas": api_service.get("autoscaling", {}).get("minReplicas", 1),
+        "maxReplicas": 4,
+        "keda": {"triggers": [{"type": "postgresql", "database": "orders", "query": "SELECT count(*) FROM jobs", "targetQueryValue": 10}]},
+    }
+    config["platform:services"] = json.dumps(services)
+    if keda is not None:
+        config["platform:keda"] = json.dumps(keda)
+    return engine.render(stack, config=config, secret_keys=secret_keys)
+
+
+def _policy(rendering, name: str) -> dict:
+    from tests.helpers import unwrap
+
+    [policy] = [unwrap(r.inputs) for r in rendering.resources if r.inputs.get("kind") == "NetworkPolicy" and r.inputs["metadata"]["name"] == name]
+    return policy
+
+
+KEDA_PEER = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "autoscalers"}}, "podSelector": {"matchLabels": {"app": "keda-operator"}}}
+
+
+def test_without_a_pooler_keda_reaches_the_instances_with_the_database_secret():
+    rendering = _render_with_postgresql_trigger("local", keda={"operatorNamespace": "autoscalers"})
+    ingress = _policy(rendering, "orders-database")["spec"]["ingress"]
+    assert KEDA_PEER in ingress[0]["from"] and ingress[0]["ports"] == [{"protocol": "TCP", "port": 5432}]
+    from tests.helpers import unwrap
+
+    [authentication] = [unwrap(r.inputs) for r in rendering.resources if r.inputs.get("kind") == "TriggerAuthentication"]
+    assert authentication["spec"]["secretTargetRef"] == [{"parameter": "connection", "name": "orders-app", "key": "uri"}]
+
+
+def test_with_a_pooler_keda_reaches_the_pooler_only():
+    rendering = _render_with_postgresql_trigger("staging")
+    default_peer = {**KEDA_PEER, "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "keda"}}}
+    assert default_peer in _policy(rendering, "orders-pooler-rw")["spec"]["ingress"][0]["from"]
+    database_peers = [peer for rule in _policy(rendering, "orders-database")["spec"]["ingress"] for peer in rule["from"]]
+    assert default_peer not in database_peers
+
+
+def test_no_trigger_no_keda_peer():
+    from tools import engine
+
+    rendering = engine.render("local")
+    peers = [peer for rule in _policy(rendering, "orders-database")["spec"]["ingress"] for peer in rule["from"]]
+    assert not any(peer.get("podSelector") == {"matchLabels": {"app": "keda-operator"}} for peer in peers)

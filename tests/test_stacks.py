@@ -26,9 +26,9 @@ INGRESS = {"local": 5 + 2 + 3, "staging": 5 + 2 + 2, "prod": 5 + 2}
 # Monitoring: its component, one PrometheusRule, and per service a dashboard ConfigMap (2 services), a
 # ServiceMonitor and a metrics NetworkPolicy per service with metrics (both).
 MONITORING = 1 + 1 + 2 * 1 + 2 * 2
-# Local add-ons: the component, five Helm releases, the GatewayClass, and for Grafana the monitoring Namespace,
-# a generated admin password and the Secret holding it.
-ADDONS = {"local": 1 + 5 + 1 + 3, "staging": 0, "prod": 0}
+# Local add-ons: the component, seven Helm releases (KEDA and the VPA among them), the GatewayClass, and for Grafana
+# the monitoring Namespace, a generated admin password and the Secret holding it.
+ADDONS = {"local": 1 + 7 + 1 + 3, "staging": 0, "prod": 0}
 # Alert routing (prod: monitoring.alerting): the receivers' Secret and the AlertmanagerConfig.
 ALERT_ROUTING = {"local": 0, "staging": 0, "prod": 2}
 # Team access: the component, a Role per role used and a RoleBinding per grant (staging: the CI deployer; prod: an
