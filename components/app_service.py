@@ -413,7 +413,7 @@ class AppService(pulumi.ComponentResource):
                 labels=labels,
                 autoscaling=service.autoscaling,
                 vertical=service.vertical,
-                connection_secrets=args.connection_secrets,
+                connection_secrets={**backing_service.keda_sources(args.backing_services), **args.connection_secrets},
             ),
             parent=self,
         )

@@ -95,6 +95,17 @@ class PostgresqlTrigger(CamelModel):
     activation_target_query_value: Optional[float] = Field(default=None, ge=0)
 
 
+class RedisTrigger(CamelModel):
+    """Scales on the length of a list (a work queue) in a cache of this stack that the service uses (`usedBy`): KEDA
+    connects with the cache's password, through a TriggerAuthentication; with failover it asks the Sentinels."""
+
+    type: Literal["redis"]
+    cache: str = Field(pattern=DNS_LABEL)
+    list_name: str = Field(min_length=1)
+    list_length: int = Field(gt=0)
+    activation_list_length: Optional[int] = Field(default=None, ge=0)
+
+
 class ResourceTrigger(CamelModel):
     """KEDA's cpu or memory scaler: the pods' average utilisation of their requests."""
 
@@ -102,7 +113,7 @@ class ResourceTrigger(CamelModel):
     utilization_percent: int = Field(ge=10, le=100)
 
 
-KedaTrigger = Annotated[Union[PrometheusTrigger, CronTrigger, PostgresqlTrigger, ResourceTrigger], Field(discriminator="type")]
+KedaTrigger = Annotated[Union[PrometheusTrigger, CronTrigger, PostgresqlTrigger, RedisTrigger, ResourceTrigger], Field(discriminator="type")]
 
 
 class KedaFallback(CamelModel):
@@ -243,6 +254,16 @@ class KedaSettings(CamelModel):
             "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": self.operator_namespace}},
             "podSelector": {"matchLabels": dict(KEDA_OPERATOR_POD_LABELS)},
         }
+
+
+def keda_reads_cache(services: list[Any], cache_name: str) -> bool:
+    """Whether a redis trigger of some service reads this cache (KEDA's operator then connects to it)."""
+    return any(
+        isinstance(trigger, RedisTrigger) and trigger.cache == cache_name
+        for service in services
+        if service.autoscaling is not None and service.autoscaling.keda is not None
+        for trigger in service.autoscaling.keda.triggers
+    )
 
 
 def keda_reads(services: list[Any], database_name: str) -> bool:

@@ -36,6 +36,8 @@ class BackingService(Protocol):
     @property
     def client_names(self) -> list[str]: ...
 
+    def keda_sources(self) -> dict[str, SecretKey]: ...
+
 
 def connection_env(services: list[BackingService]) -> dict[str, str]:
     return {key: value for service in services for key, value in service.connection_env().items()}
@@ -43,6 +45,11 @@ def connection_env(services: list[BackingService]) -> dict[str, str]:
 
 def secret_refs(services: list[BackingService]) -> list[SecretRef]:
     return [ref for service in services for ref in service.secret_refs()]
+
+
+def keda_sources(services: list[BackingService]) -> dict:
+    """Backing service name -> what a KEDA trigger of its users reads it with (components.autoscaling)."""
+    return {key: value for service in services for key, value in service.keda_sources().items()}
 
 
 def rollout_secrets(services: list[BackingService]) -> dict[str, pulumi.Output[str]]:

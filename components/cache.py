@@ -41,6 +41,7 @@ import pulumi_random as random
 
 from components import hardening, readiness
 from components.app_service import SecretRef, topology_spread
+from components.autoscaling import RedisSource
 from components.cache_config import VALKEY_UID, CacheConfig, quantity_bytes
 from components.config_base import PRIVATE_IPV4_RANGES
 from components.database_cluster import MetricsScraper
@@ -228,6 +229,9 @@ class CacheArgs:
     protect: bool = False  # True: protect + retain_on_delete on the data nodes and the credentials (prod)
     # An external cache's password (from encrypted config); unused for a deployed cache.
     external_password: Optional[pulumi.Input[str]] = None
+    # Peers in other namespaces that connect with the password besides the `usedBy` services: KEDA's operator, for a
+    # redis trigger of a service (full NetworkPolicy peers).
+    outside_clients: list[dict] = field(default_factory=list)
 
 
 class Cache(pulumi.ComponentResource):
@@ -310,6 +314,12 @@ class Cache(pulumi.ComponentResource):
     @property
     def client_names(self) -> list[str]:
         return sorted(self.cache.used_by)
+
+    def keda_sources(self) -> dict[str, RedisSource]:
+        """What a redis trigger of a user reads the cache with: the Sentinels and the master's name with failover."""
+        tls = self.cache.external is not None and self.cache.external.tls
+        master = self.cache.name if self.failover else None
+        return {self.cache.name: RedisSource(self.secret_name, PASSWORD_KEY, f"{self.host}:{self.port}", master, tls)}
 
     # --- the pieces -------------------------------------------------------------------------------------------
 
@@ -557,6 +567,7 @@ class Cache(pulumi.ComponentResource):
             "podSelector": {"matchLabels": dict(scraper.pod_labels)},
         }
         clients = [{"podSelector": {"matchLabels": hardening.selector_labels(client)}} for client in self.client_names]
+        clients += list(args.outside_clients)
         nodes, sentinels = {"podSelector": {"matchLabels": data_pods}}, {"podSelector": {"matchLabels": sentinel_pods}}
         valkey, sentinel = {"protocol": "TCP", "port": VALKEY_PORT}, {"protocol": "TCP", "port": SENTINEL_PORT}
         insiders = [nodes, sentinels] if self.failover else [nodes]

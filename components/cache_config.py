@@ -212,6 +212,33 @@ def cache_problems(raw: dict, project: str, stack: str) -> list[str]:
                 f"{project}:{where}.name: '{name}' is also the name of a service or database of this stack; their objects "
                 f"would collide, rename the cache (`pulumi config set --stack {stack} --path '{where}.name' {name}-cache`)"
             )
+    return problems + _trigger_problems(raw, project, stack)
+
+
+def _trigger_problems(raw: dict, project: str, stack: str) -> list[str]:
+    """A redis trigger (services[].autoscaling.keda.triggers[]) reads a cache its service uses: else KEDA has no
+    password to read it with, and the cache's NetworkPolicy no reason to admit it."""
+    users = {c["name"]: c.get("usedBy") for c in _dicts(raw.get("caches")) if isinstance(c.get("name"), str)}
+    problems = []
+    for i, service in enumerate(_dicts(raw.get("services"))):
+        autoscaling = service.get("autoscaling") if isinstance(service.get("autoscaling"), dict) else {}
+        keda = autoscaling.get("keda") if isinstance(autoscaling.get("keda"), dict) else {}
+        for j, trigger in enumerate(_dicts(keda.get("triggers"))):
+            cache, name = trigger.get("cache"), service.get("name")
+            if trigger.get("type") != "redis" or not isinstance(cache, str):
+                continue
+            if isinstance(users.get(cache), list) and name in users[cache]:
+                continue
+            known = sorted(c for c, used_by in users.items() if isinstance(used_by, list) and name in used_by)
+            fix = ""
+            if cache in users:
+                index = list(users).index(cache)
+                fix = f": `pulumi config set --stack {stack} --path 'caches[{index}].usedBy[{len(users[cache] or [])}]' {name}`"
+            problems.append(
+                f"{project}:services[{i}].autoscaling.keda.triggers[{j}].cache: '{cache}' is not a cache '{name}' uses (its "
+                f"usedBy), so KEDA has no password to read it with; use one of {known or 'none'}, or add '{name}' to that "
+                f"cache's usedBy{fix}"
+            )
     return problems
 
 

@@ -402,6 +402,9 @@ class DatabaseCluster(pulumi.ComponentResource):
             SecretRef(f"{prefix}_URL", self.secret_name, "uri"),
         ]
 
+    def keda_sources(self) -> dict[str, SecretKey]:
+        return {self.cluster_name: self.connection_secret()}
+
     def rollout_secrets(self) -> dict[str, pulumi.Output[str]]:
         """The password: should it ever change, the services' pods restart to read it (components.backing_service)."""
         return {f"database/{self.cluster_name}": self._password}
