@@ -30,7 +30,6 @@ from components.autoscaling_config import (
     CronTrigger,
     PostgresqlTrigger,
     PrometheusTrigger,
-    RedisTrigger,
     ResourceTrigger,
     ScalingBehavior,
     ScalingRules,
@@ -67,16 +66,6 @@ class SecretKey:
 
     name: str
     key: str
-
-
-@dataclass(frozen=True)
-class RedisSource(SecretKey):
-    """A cache a redis trigger reads: the key of its password, where it is (host:port of the cache, or of its Sentinels
-    with `sentinel_master`), and whether it speaks TLS."""
-
-    address: str = ""
-    sentinel_master: Optional[str] = None
-    tls: bool = False
 
 
 @dataclass
@@ -161,21 +150,6 @@ def _postgresql(trigger: PostgresqlTrigger, args: AutoscalersArgs) -> RenderedTr
     )
 
 
-def _redis(trigger: RedisTrigger, args: AutoscalersArgs) -> RenderedTrigger:
-    source = args.connection_secrets.get(trigger.cache)
-    if not isinstance(source, RedisSource):  # the stack config refuses a cache the service does not use
-        raise ValueError(f"no cache '{trigger.cache}' in AutoscalersArgs.connection_secrets")
-    metadata = {"listName": trigger.list_name, "listLength": str(trigger.list_length)}
-    metadata.update(_optional("activationListLength", trigger.activation_list_length))
-    password = [{"parameter": "password", "name": source.name, "key": source.key}]
-    if source.sentinel_master is not None:
-        # KEDA asks the Sentinels for the primary, as the services do; they share the data nodes' password.
-        metadata.update(addresses=source.address, sentinelMaster=source.sentinel_master)
-        return RenderedTrigger({"type": "redis-sentinel", "metadata": metadata}, password + [{**password[0], "parameter": "sentinelPassword"}])
-    metadata.update(address=source.address, **({"enableTLS": "true"} if source.tls else {}))
-    return RenderedTrigger({"type": "redis", "metadata": metadata}, password)
-
-
 def _resource(trigger: ResourceTrigger, args: AutoscalersArgs) -> RenderedTrigger:
     return RenderedTrigger({"type": trigger.type, "metricType": "Utilization", "metadata": {"value": str(trigger.utilization_percent)}})
 
@@ -185,7 +159,6 @@ TRIGGER_RENDERERS: dict[str, Callable[[Any, AutoscalersArgs], RenderedTrigger]] 
     "prometheus": _prometheus,
     "cron": _cron,
     "postgresql": _postgresql,
-    "redis": _redis,
     "cpu": _resource,
     "memory": _resource,
 }
@@ -241,53 +214,36 @@ def vpa_spec(target: ScaleTarget, vertical: VerticalScaling) -> dict[str, Any]:
 
 def render_autoscalers(name: str, args: AutoscalersArgs, parent: pulumi.Resource) -> list[pulumi.Resource]:
     """The HPA or the ScaledObject (+ TriggerAuthentications), and the VPA, as children of `parent`."""
-    child = pulumi.ResourceOptions(parent=parent)
 
-    def metadata(object_name: str) -> dict[str, Any]:
-        return {"name": object_name, "namespace": args.namespace, "labels": dict(args.labels)}
+    def custom(logical_name: str, api_version: str, kind: str, object_name: str, spec: dict, depends_on=()) -> pulumi.Resource:
+        return readiness.custom_resource(
+            logical_name,
+            api_version=api_version,
+            kind=kind,
+            metadata={"name": object_name, "namespace": args.namespace, "labels": dict(args.labels)},
+            spec=spec,
+            opts=pulumi.ResourceOptions(parent=parent, depends_on=list(depends_on)),
+        )
 
     made: list[pulumi.Resource] = []
-    autoscaling = args.autoscaling
+    autoscaling, target = args.autoscaling, args.target
     if autoscaling is not None and autoscaling.keda is None:
         made.append(
             k8s.autoscaling.v2.HorizontalPodAutoscaler(
-                f"{name}-hpa", metadata=metadata(args.target.name), spec=hpa_spec(args.target, autoscaling), opts=child
+                f"{name}-hpa",
+                metadata={"name": target.name, "namespace": args.namespace, "labels": dict(args.labels)},
+                spec=hpa_spec(target, autoscaling),
+                opts=pulumi.ResourceOptions(parent=parent),
             )
         )
     elif autoscaling is not None:
         spec, authentications = keda_specs(args)
         made_authentications = [
-            readiness.custom_resource(
-                f"{name}-{auth_name.removeprefix(f'{args.target.name}-')}",
-                api_version=KEDA_API_VERSION,
-                kind="TriggerAuthentication",
-                metadata=metadata(auth_name),
-                spec=auth_spec,
-                opts=child,
-            )
+            custom(f"{name}-{auth_name.removeprefix(f'{target.name}-')}", KEDA_API_VERSION, "TriggerAuthentication", auth_name, auth_spec)
             for auth_name, auth_spec in authentications.items()
         ]
-        made += made_authentications
-        made.append(
-            readiness.custom_resource(
-                f"{name}-scaled-object",
-                api_version=KEDA_API_VERSION,
-                kind="ScaledObject",
-                metadata=metadata(args.target.name),
-                spec=spec,
-                # KEDA reads the TriggerAuthentications when it builds the scalers: they come first.
-                opts=pulumi.ResourceOptions(parent=parent, depends_on=made_authentications),
-            )
-        )
+        # KEDA reads the TriggerAuthentications when it builds the scalers: they come first.
+        made += [*made_authentications, custom(f"{name}-scaled-object", KEDA_API_VERSION, "ScaledObject", target.name, spec, made_authentications)]
     if args.vertical is not None:
-        made.append(
-            readiness.custom_resource(
-                f"{name}-vpa",
-                api_version=VPA_API_VERSION,
-                kind="VerticalPodAutoscaler",
-                metadata=metadata(args.target.name),
-                spec=vpa_spec(args.target, args.vertical),
-                opts=child,
-            )
-        )
+        made.append(custom(f"{name}-vpa", VPA_API_VERSION, "VerticalPodAutoscaler", target.name, vpa_spec(target, args.vertical)))
     return made
