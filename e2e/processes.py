@@ -58,6 +58,11 @@ class Processes:
         self.running.append((name, process))
         return process, log
 
+    def stop(self, process: subprocess.Popen) -> None:
+        """Stops one process before the others (e.g. a controller that must not act on the next stack)."""
+        self._stop(process)
+        self.running = [(name, p) for name, p in self.running if p is not process]
+
     def stop_all(self) -> None:
         # Reverse start order: kwok and the controllers before the API server, the API server before etcd.
         for _, process in reversed(self.running):

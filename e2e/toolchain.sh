@@ -184,6 +184,46 @@ build_kwok_stages() {
   mv "$BIN/kwok-stages.yaml.tmp" "$BIN/kwok-stages.yaml"
 }
 
+# Programs of our own (e2e/go/<name>/main.go) built against served libraries: their pins carry the source's hash,
+# so an edit rebuilds them.
+source_hash() { sha256sum "$E2E_DIR/go/$1/main.go" | cut -c1-16; }
+
+# promtool: Prometheus' rule checker and unit-test runner. remove_all_sd leaves out the 25 cloud service-discovery
+# plugins (plugins/plugin_*.go are `//go:build !remove_all_sd || ...`): the rule commands use none of them.
+build_promtool() {
+  wrapper promtool
+  go get "github.com/prometheus/prometheus/cmd/promtool@$PROMETHEUS_MODULE_VERSION"
+  go build -trimpath -tags "remove_all_sd netgo builtinassets" \
+    -ldflags "-s -w -X github.com/prometheus/common/version.Version=$PROMETHEUS_VERSION" \
+    -o "$BIN/promtool" github.com/prometheus/prometheus/cmd/promtool
+}
+
+# po-webhook: prometheus-operator's rule and AlertmanagerConfig validation (its public functions) as a webhook.
+build_po_webhook() {
+  wrapper po-webhook
+  cp "$E2E_DIR/go/po-webhook/main.go" .
+  go get "github.com/prometheus-operator/prometheus-operator@$PROMETHEUS_OPERATOR_VERSION"
+  go mod tidy
+  go build -trimpath -ldflags "-s -w" -o "$BIN/po-webhook" .
+}
+
+# cm-platform: cert-manager's controllers and webhook validation. The validation lives in internal/ packages, so the
+# main is built inside a copy of the module (as the kubernetes provider is); the module's CRDs go beside it.
+build_cert_manager() {
+  local dir group file
+  dir="$(module_field "github.com/cert-manager/cert-manager@$CERT_MANAGER_VERSION" Dir)"
+  rm -rf "$SRC/cert-manager" && cp -r "$dir" "$SRC/cert-manager" && chmod -R u+w "$SRC/cert-manager"
+  mkdir -p "$SRC/cert-manager/cmd/cm-platform"
+  cp "$E2E_DIR/go/cm-platform/main.go" "$SRC/cert-manager/cmd/cm-platform/"
+  cd "$SRC/cert-manager"
+  GOFLAGS=-mod=mod go build -trimpath -ldflags "-s -w" -o "$BIN/cm-platform.tmp" ./cmd/cm-platform
+  for group in cert-manager.io acme.cert-manager.io; do
+    rm -rf "$BIN/crds/$group" && mkdir -p "$BIN/crds/$group"
+    for file in "deploy/crds/${group}_"*.yaml; do cp "$file" "$BIN/crds/$group/${file#"deploy/crds/${group}_"}"; done
+  done
+  mv "$BIN/cm-platform.tmp" "$BIN/cm-platform"
+}
+
 STEPS=(
   "pulumi|$PULUMI_VERSION $PULUMI_REPLACES|build_pulumi"
   "pulumi-resource-kubernetes|$K8S_PROVIDER_MODULE_VERSION $K8S_PROVIDER_SDK_VERSION $K8S_PROVIDER_VERSION|build_kubernetes_provider"
@@ -194,6 +234,9 @@ STEPS=(
   "kwok-stages.yaml|$KWOK_VERSION|build_kwok_stages"
   "cnpg-manager|$CNPG_VERSION|build_cnpg"
   "barman-cloud-manager|$BARMAN_CLOUD_PLUGIN_VERSION|build_barman_cloud"
+  "promtool|$PROMETHEUS_MODULE_VERSION $PROMETHEUS_VERSION|build_promtool"
+  "po-webhook|$PROMETHEUS_OPERATOR_VERSION $(source_hash po-webhook)|build_po_webhook"
+  "cm-platform|$CERT_MANAGER_VERSION $(source_hash cm-platform)|build_cert_manager"
 )
 
 if [[ "${1:-}" == "--print" ]]; then

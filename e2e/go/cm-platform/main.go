@@ -162,7 +162,6 @@ func webhook(ctx context.Context, args []string) error {
 }
 
 func main() {
-	klog.InitFlags(nil)
 	logf.InitLogs()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
