@@ -30,6 +30,7 @@ from components.autoscaling_config import (
     CronTrigger,
     PostgresqlTrigger,
     PrometheusTrigger,
+    RedisTrigger,
     ResourceTrigger,
     ScalingBehavior,
     ScalingRules,
@@ -66,6 +67,16 @@ class SecretKey:
 
     name: str
     key: str
+
+
+@dataclass(frozen=True)
+class RedisSource(SecretKey):
+    """A cache a redis trigger reads: the key of its password, where it is (host:port of the cache, or of its Sentinels
+    with `sentinel_master`), and whether it speaks TLS."""
+
+    address: str = ""
+    sentinel_master: Optional[str] = None
+    tls: bool = False
 
 
 @dataclass
@@ -150,6 +161,21 @@ def _postgresql(trigger: PostgresqlTrigger, args: AutoscalersArgs) -> RenderedTr
     )
 
 
+def _redis(trigger: RedisTrigger, args: AutoscalersArgs) -> RenderedTrigger:
+    source = args.connection_secrets.get(trigger.cache)
+    if not isinstance(source, RedisSource):  # the stack config refuses a cache the service does not use
+        raise ValueError(f"no cache '{trigger.cache}' in AutoscalersArgs.connection_secrets")
+    metadata = {"listName": trigger.list_name, "listLength": str(trigger.list_length)}
+    metadata.update(_optional("activationListLength", trigger.activation_list_length))
+    password = [{"parameter": "password", "name": source.name, "key": source.key}]
+    if source.sentinel_master is not None:
+        # KEDA asks the Sentinels for the primary, as the services do; they share the data nodes' password.
+        metadata.update(addresses=source.address, sentinelMaster=source.sentinel_master)
+        return RenderedTrigger({"type": "redis-sentinel", "metadata": metadata}, password + [{**password[0], "parameter": "sentinelPassword"}])
+    metadata.update(address=source.address, **({"enableTLS": "true"} if source.tls else {}))
+    return RenderedTrigger({"type": "redis", "metadata": metadata}, password)
+
+
 def _resource(trigger: ResourceTrigger, args: AutoscalersArgs) -> RenderedTrigger:
     return RenderedTrigger({"type": trigger.type, "metricType": "Utilization", "metadata": {"value": str(trigger.utilization_percent)}})
 
@@ -159,6 +185,7 @@ TRIGGER_RENDERERS: dict[str, Callable[[Any, AutoscalersArgs], RenderedTrigger]] 
     "prometheus": _prometheus,
     "cron": _cron,
     "postgresql": _postgresql,
+    "redis": _redis,
     "cpu": _resource,
     "memory": _resource,
 }
