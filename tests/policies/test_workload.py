@@ -29,7 +29,7 @@ def hardened_job() -> dict:
         "apiVersion": "batch/v1",
         "kind": "Job",
         "metadata": {"name": "migrate", "namespace": "shop"},
-        "spec": {"backoffLimit": 2, "template": template},
+        "spec": {"backoffLimit": 2, "activeDeadlineSeconds": 600, "template": template},  # bounded (job-run-deadline)
     }
 
 
