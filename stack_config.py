@@ -46,6 +46,7 @@ from components.database_cluster_config import (
 from components.ingress_config import ACME_PRODUCTION_EXAMPLE, IngressConfig
 from components.monitoring_config import MonitoringConfig, alerting_secret_keys
 from components.namespace_baseline_config import ContainerDefaults, NamespaceQuota, PodSecurity
+from components.object_names import HASH, claims, collisions
 from components.team_access_config import AccessGrants
 
 # The policy pack's own detectors (no Pulumi imports): a plain value the pack would call a secret is refused here.
@@ -172,15 +173,7 @@ class StackConfig(CamelModel):
             unknown = sorted(set(database.used_by) - services)
             if unknown:
                 problems.append(f"{where}.usedBy: database '{database.name}' is used by {unknown}, which no service in this stack is named")
-            if database.name in services:
-                # CloudNativePG names a ServiceAccount and a PodDisruptionBudget after the cluster.
-                problems.append(f"{where}.name: '{database.name}' is also a service's name; the database's objects would collide with the service's, rename one")
             problems += self._restore_problems(where, database)
-            if database.pooler and pooler_name(database.name) in services:
-                problems.append(
-                    f"{where}.pooler: the pooler's objects are named '{pooler_name(database.name)}', like a service of this "
-                    "stack; rename the service or the database"
-                )
             if database.pooler and database.pooler.instances < MIN_REPLICAS[self.environment]:
                 problems.append(
                     f"{where}.pooler.instances: the pooler of '{database.name}' runs {database.pooler.instances} instance(s) "
@@ -486,6 +479,21 @@ def _string_leaves(value: Any, location: tuple[Any, ...]) -> list[tuple[tuple[An
     return []
 
 
+def _object_name_problems(raw: dict[str, Any], project: str) -> list[str]:
+    """Entries that would make one Kubernetes object twice (components/object_names.py: what each entry makes)."""
+    shared: dict[tuple, list[str]] = {}
+    for owner, kind, name, other in collisions(claims(raw)):
+        shared.setdefault((owner, other), []).append(f"{kind} '{name.replace(HASH, '<hash>')}'")
+    problems = []
+    for (owner, other), objects in shared.items():
+        by = f"{_key_path(other)} ('{raw[other[0]][other[1]]['name']}') makes" if other else "the namespace makes for itself"
+        problems.append(
+            f"{project}:{_key_path(owner)}.name: '{raw[owner[0]][owner[1]]['name']}' would make {', '.join(objects)}, "
+            f"which {by} too: two resources cannot be one object (`pulumi up` fails with 'already exists'). Rename one"
+        )
+    return problems
+
+
 def _unquoted_time_problems(raw: dict[str, Any], project: str, stack: str) -> list[str]:
     """Text that YAML turned into a time: the CLI passes it in Go's format ('2026-11-30 00:00:00 +0000 UTC'), not as
     written. Only a restore's targetTime is a time (it takes that format); anywhere else the value must be quoted."""
@@ -643,6 +651,7 @@ def load(
     problems += _data_safety_problems(raw, project, stack)
     problems += _prod_image_problems(raw, project, stack)
     problems += _edge_problems(raw, project, stack)
+    problems += _object_name_problems(raw, project)
     problems += egress_problems(raw, project, stack)
     problems += cache_problems(raw, project, stack)
     problems += _plaintext_secret_problems(raw, project, stack)

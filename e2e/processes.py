@@ -42,6 +42,21 @@ def tail(log: Path | None, lines: int = 20) -> str:
     return f"; last lines of {log}:\n" + "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
 
 
+def group_running(pgid: int) -> list[int]:
+    """The processes of a process group that still run (zombies waiting for a reaper count as gone)."""
+    running = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except (FileNotFoundError, ProcessLookupError, IndexError):
+            continue
+        if int(fields[2]) == pgid and fields[0] not in ("Z", "X"):
+            running.append(int(entry.name))
+    return running
+
+
 class Processes:
     def __init__(self, logs: Path):
         self.logs = logs
@@ -80,11 +95,15 @@ class Processes:
                 process.wait()
             except ProcessLookupError:
                 pass
-        # Children that outlived their parent in the same group.
+        # Children that outlived their parent in the same group; a signal is delivered when the process next runs,
+        # so wait (bounded) until none of them runs any more: on a loaded machine that takes a moment.
         try:
             os.killpg(process.pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
-            pass
+            return
+        deadline = time.monotonic() + grace
+        while group_running(process.pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
 
     def __enter__(self) -> "Processes":
         self._previous = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}

@@ -62,7 +62,8 @@ class Case:
         return value if isinstance(value, str) else json.dumps(value)
 
     def load(self) -> stack_config.StackConfig:
-        return stack_config.load(self.stack, PROJECT, self.read_value, lambda key: key in self.secret_keys)
+        keys = {f"{PROJECT}:{key}" for key in set(self.values) | set(self.raw)}  # as the program passes them
+        return stack_config.load(self.stack, PROJECT, self.read_value, lambda key: key in self.secret_keys, keys)
 
     def engine_config(self) -> tuple[dict[str, str], list[str]]:
         """The same config as engine.render takes it (fully qualified keys, strings, secret keys)."""
@@ -522,7 +523,7 @@ def valid_case(draw, stacks=STACKS, env_values=safe_env, runbook_templates=None)
     for key, value in secret_values.items():
         values[key] = value
         secret_keys.add(key)
-    # Secret keys no service names any more stay in the file (harmless, as in a real stack file).
+    # Secret keys no service names any more are dropped at the end: a stack's unused secret is a config error.
 
     values["databases"] = [draw(database(stack, name, names, prefix)) for name, prefix in zip(database_names, prefixes)]
     # Pooler objects are named <database>-pooler-rw: a service of that name is refused, so none is generated.
@@ -603,6 +604,10 @@ def valid_case(draw, stacks=STACKS, env_values=safe_env, runbook_templates=None)
     if draw(st.booleans()):
         values["keda"] = {"operatorNamespace": draw(st.sampled_from(["keda", "autoscalers"]))}
     fit_capacity(draw, values)
+    named = stack_config._secret_keys_in(values)
+    for key in [key for key in secret_keys if key not in named]:
+        values.pop(key, None)
+        secret_keys.discard(key)
     return Case(stack, values, secret_keys)
 
 

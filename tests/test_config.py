@@ -109,7 +109,7 @@ BAD_INPUTS = [
     ),
     # databases and their backups
     ("db-unknown-user", lambda v, s: orders(v).update(usedBy=["wbe"]), ["databases[0].usedBy", "used by ['wbe']"]),
-    ("db-named-like-a-service", lambda v, s: orders(v).update(name="api"), ["databases[0].name", "also a service's name"]),
+    ("db-named-like-a-service", lambda v, s: orders(v).update(name="api"), ["platform:databases[0].name: 'api' would make", "which services[1] ('api') makes too"]),
     ("db-five-field-cron", lambda v, s: orders(v).update(backup={"schedule": "0 3 * * *"}), ["platform:databases[0].backup.schedule", "six cron fields", "'0 0 3 * * *'"]),
     ("db-fixed-parameter", lambda v, s: orders(v)["parameters"].update(port=5433), ["platform:databases[0].parameters", "['port'] are managed by CloudNativePG"]),
     ("db-bad-storage-size", lambda v, s: orders(v)["storage"].update(size="lots"), ["platform:databases[0].storage.size", "'lots'"]),

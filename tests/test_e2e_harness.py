@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 from types import SimpleNamespace
 
@@ -11,7 +10,7 @@ import pytest
 import yaml
 
 from e2e import compare, launchers, run, stacks
-from e2e.processes import Processes
+from e2e.processes import Processes, group_running, wait_until
 from tools.preview import MASK
 
 STACK_URN = "urn:pulumi:local::platform::pulumi:pulumi:Stack::platform-local"
@@ -117,14 +116,14 @@ def test_launchers_run_the_venv_python_with_the_module(tmp_path):
 def test_processes_leave_no_child_behind(tmp_path):
     with Processes(tmp_path) as processes:
         # A parent that starts a child in its own process group: stopping the parent must stop both.
-        parent, _ = processes.start("sleeper", ["sh", "-c", "sleep 300 & echo $! > child.pid; wait"], cwd=tmp_path)
-        for _ in range(100):
-            if (tmp_path / "child.pid").exists() and (tmp_path / "child.pid").read_text().strip():
-                break
-            subprocess.run(["sleep", "0.05"])
+        parent, _ = processes.start("sleeper", ["sh", "-c", "sleep 300 & echo $! > child.pid.tmp; mv child.pid.tmp child.pid; wait"], cwd=tmp_path)
+        # Under load the shell may take seconds to start: wait for the whole pid file (written, then renamed).
+        wait_until("the child's pid", (tmp_path / "child.pid").exists, timeout=120, process=parent)
         child = int((tmp_path / "child.pid").read_text())
+    # Leaving the context waited until nothing of the group ran any more: no sleep or retry needed here.
     assert parent.poll() is not None
     assert not alive(child)
+    assert group_running(parent.pid) == []
 
 
 def alive(pid: int) -> bool:
