@@ -230,3 +230,34 @@ def test_keda_renders_a_scaled_object_with_its_trigger_authentication_and_no_hpa
 def test_a_postgresql_trigger_without_the_database_secret_is_a_program_error():
     with pytest.raises(Exception, match="no connection Secret for database 'orders'"):
         render(autoscaling=autoscaling(keda={"triggers": [POSTGRESQL]}))
+
+
+# --- the shipped stacks (#17: the analytics worker scaled by KEDA, VPA recommendations for every prod workload) -----
+
+
+def _objects(rendering, kind):
+    return {obj["metadata"]["name"]: obj for obj in by_kind(rendering.resources, kind)}
+
+
+def test_prod_scales_analytics_by_keda_only_and_recommends_resources_for_every_workload(rendered):
+    prod = rendered["prod"]
+    scaled = _objects(prod, "ScaledObject")
+    assert set(scaled) == {"analytics"}
+    assert scaled["analytics"]["spec"]["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment", "name": "analytics"}
+    assert {t["type"] for t in scaled["analytics"]["spec"]["triggers"]} == {"prometheus", "postgresql"}
+    assert "idleReplicaCount" not in scaled["analytics"]["spec"]  # prod keeps its floor
+    hpa_targets = {hpa["spec"]["scaleTargetRef"]["name"] for hpa in _objects(prod, "HorizontalPodAutoscaler").values()}
+    assert "analytics" not in hpa_targets and hpa_targets == {"web", "api"}
+    assert "replicas" not in _objects(prod, "Deployment")["analytics"]["spec"]  # KEDA's HPA owns the count
+    [authentication] = _objects(prod, "TriggerAuthentication").values()
+    assert authentication["spec"]["secretTargetRef"] == [{"parameter": "connection", "name": "orders-app", "key": "uri"}]
+    vpas = _objects(prod, "VerticalPodAutoscaler")
+    workloads = {name for kind in ("Deployment", "CronJob") for name in _objects(prod, kind)} - {"orders-pooler-rw"}
+    assert set(vpas) == workloads and {"web", "api", "analytics", "report"} <= workloads
+    assert {vpa["spec"]["updatePolicy"]["updateMode"] for vpa in vpas.values()} == {"Off"}
+    assert vpas["report"]["spec"]["targetRef"]["kind"] == "CronJob"
+
+
+def test_staging_lets_the_analytics_worker_scale_to_zero(rendered):
+    [scaled] = _objects(rendered["staging"], "ScaledObject").values()
+    assert scaled["spec"]["idleReplicaCount"] == 0 and scaled["spec"]["minReplicaCount"] == 1

@@ -26,9 +26,17 @@ INGRESS = {"local": 5 + 2 + 3, "staging": 5 + 2 + 2, "prod": 5 + 2}
 # Monitoring: its component, one PrometheusRule, and per service a dashboard ConfigMap (2 services), a
 # ServiceMonitor and a metrics NetworkPolicy per service with metrics (both).
 MONITORING = 1 + 1 + 2 * 1 + 2 * 2
+# staging and prod host an analytics worker (its component, ServiceAccount, ConfigMap, Secret, Deployment, PDB (2
+# replicas or more), NetworkPolicy and checksum key: 8, no Service) and a nightly report cron job (component,
+# ServiceAccount, ConfigMap, Secret, CronJob, NetworkPolicy, checksum key: 7), and monitoring a dashboard for the
+# worker (1; a cron job has none) and for its metrics a PodMonitor and its NetworkPolicy (2).
+WORKLOADS = {"local": 0, "staging": 8 + 7 + 1 + 2, "prod": 8 + 7 + 1 + 2}
 # Local add-ons: the component, seven Helm releases (KEDA and the VPA among them), the GatewayClass, and for Grafana
 # the monitoring Namespace, a generated admin password and the Secret holding it.
 ADDONS = {"local": 1 + 7 + 1 + 3, "staging": 0, "prod": 0}
+# Autoscalers beyond the HPAs: staging's analytics ScaledObject; prod's analytics ScaledObject with the
+# TriggerAuthentication of its postgresql trigger, and a VPA for each of its four workloads.
+AUTOSCALERS = {"local": 0, "staging": 1, "prod": 2 + 4}
 # Alert routing (prod: monitoring.alerting): the receivers' Secret and the AlertmanagerConfig.
 ALERT_ROUTING = {"local": 0, "staging": 0, "prod": 2}
 # Team access: the component, a Role per role used and a RoleBinding per grant (staging: the CI deployer; prod: an
@@ -39,7 +47,7 @@ ACCESS = {"local": 0, "staging": 1 + 1 + 1, "prod": 1 + 2 + 2}
 # StatefulSet, their headless Service, PDB and NetworkPolicy (4); and monitoring a dashboard for it (1).
 CACHES = {"local": 11 + 1, "staging": 11 + 4 + 1, "prod": 11 + 4 + 1}
 EXPECTED_COUNTS = {
-    stack: count + DATABASES[stack] + INGRESS[stack] + MONITORING + ALERT_ROUTING[stack] + ACCESS[stack] + ADDONS[stack] + CACHES[stack]
+    stack: count + DATABASES[stack] + INGRESS[stack] + MONITORING + ALERT_ROUTING[stack] + ACCESS[stack] + ADDONS[stack] + CACHES[stack] + WORKLOADS[stack] + AUTOSCALERS[stack]
     for stack, count in {"local": 1 + 5 + 2 * 9, "staging": 1 + 5 + 2 * 9 + 1, "prod": 1 + 5 + 2 * 9 + 2 + MIGRATIONS}.items()
 }
 # Cluster-scoped kinds the stacks render (the local add-ons' GatewayClass): they have no namespace.
@@ -55,9 +63,16 @@ def test_resource_counts(rendered):
 
 
 def test_every_stack_deploys_web_and_api(stack_rendering):
-    deployments = {obj["metadata"]["name"] for obj in kube_objects(stack_rendering) if obj["kind"] == "Deployment"}
-    assert deployments == {"web", "api"}
-    assert set(stack_rendering.outputs["services"]) == {"web", "api"}
+    objects = kube_objects(stack_rendering)
+    deployments = {obj["metadata"]["name"] for obj in objects if obj["kind"] == "Deployment"}
+    services = {obj["metadata"]["name"] for obj in objects if obj["kind"] == "Service"}
+    cron_jobs = {obj["metadata"]["name"] for obj in objects if obj["kind"] == "CronJob"}
+    # staging and prod add the design's analytics worker (a Deployment no Service selects) and nightly report.
+    hosted = stack_rendering.stack != "local"
+    assert deployments == {"web", "api"} | ({"analytics"} if hosted else set())
+    assert cron_jobs == ({"report"} if hosted else set())
+    assert {"web", "api"} <= services and not services & {"analytics", "report"}
+    assert set(stack_rendering.outputs["services"]) == {"web", "api"}  # only what can be called has a URL
 
 
 def test_names_are_deterministic(rendered):
@@ -73,12 +88,14 @@ def test_replicas_per_environment(rendered):
     for stack, rendering in rendered.items():
         objects = kube_objects(rendering)
         hpas = {o["spec"]["scaleTargetRef"]["name"]: o["spec"] for o in objects if o["kind"] == "HorizontalPodAutoscaler"}
-        for deployment in (o for o in objects if o["kind"] == "Deployment"):
+        # Web services only: a worker needs no replica minimum (its backlog waits; test_workload_kinds_config).
+        for deployment in (o for o in objects if o["kind"] == "Deployment" and o["metadata"]["name"] in ("web", "api")):
             name = deployment["metadata"]["name"]
             replicas = hpas[name]["minReplicas"] if name in hpas else deployment["spec"]["replicas"]
             assert replicas >= minimum[stack], (stack, name)
             assert (name in hpas) == ("replicas" not in deployment["spec"])
-    assert all(o["kind"] != "Deployment" or "replicas" not in o["spec"] for o in kube_objects(rendered["prod"]))
+    web = [o for o in kube_objects(rendered["prod"]) if o["kind"] == "Deployment" and o["metadata"]["name"] in ("web", "api")]
+    assert web and all("replicas" not in o["spec"] for o in web)
 
 
 def test_every_pod_template_is_hardened(stack_rendering):

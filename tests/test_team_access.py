@@ -50,10 +50,6 @@ AWAIT_READS = {(group, resource, verb) for group, resource in [("", "pods"), ("a
 # Kinds the program creates that no shipped stack renders yet, and the config that makes them.
 NOT_RENDERED_BY_SHIPPED_STACKS = {
     "Ingress": "ingress.mode: ingress (the shipped stacks use gateway)",
-    # Until the shipped stacks' analytics worker (#17) scales by KEDA and prod's workloads get VPA recommendations.
-    "ScaledObject": "services[].autoscaling.keda",
-    "TriggerAuthentication": "services[].autoscaling.keda with a postgresql trigger",
-    "VerticalPodAutoscaler": "services[].vertical",
 }
 # Whoever holds these can read a Secret: in its data, from a process's environment, or by running a pod that mounts it.
 SECRET_READING = {
