@@ -22,6 +22,7 @@ from typing import Any
 
 import yaml
 
+import stack_config
 from tools import engine
 
 PROGRAM_FILES = ("Pulumi.yaml", "__main__.py", "stack_config.py", "components", "policies")  # what `pulumi up` reads
@@ -86,7 +87,10 @@ def stack_file_without_secrets(stack: str, overrides: dict[str, Any]) -> tuple[d
             config.pop(key, None)
         else:
             config[key] = value
-    return {"config": config}, secret_keys
+    # A secret the overridden config no longer names (prod's kubeconfig, once `kubernetes` renders to a folder) is
+    # not set: the program refuses an encrypted value nothing uses, as a user would remove it.
+    named = stack_config._secret_keys_in({key.split(":", 1)[-1]: value for key, value in config.items()})
+    return {"config": config}, [key for key in secret_keys if key.split(":", 1)[-1] in named]
 
 
 def prepare(

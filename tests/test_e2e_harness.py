@@ -168,3 +168,12 @@ def test_a_secret_value_found_as_given_or_base64_encoded_is_a_leak(tmp_path):
     (folder / "rendered" / "secret.yaml").write_text("")
     (tmp_path / "logs" / "pulumi.log").write_text("token=e2e-token-value")
     assert run.secrets_stay_encrypted(e2e, folder, log) is False
+
+
+def test_a_secret_the_overridden_config_no_longer_names_is_not_set():
+    """Part (a) renders prod to a folder: its kubeconfig secret names nothing then, and the program refuses an
+    encrypted value nothing uses."""
+    _, kept = stacks.stack_file_without_secrets("prod", {"platform:kubernetes": {"renderDirectory": "out"}})
+    _, all_secrets = stacks.stack_file_without_secrets("prod", {})
+    assert "platform:kubeconfig" in all_secrets
+    assert sorted(kept) == sorted(key for key in all_secrets if key != "platform:kubeconfig")
