@@ -22,20 +22,18 @@ LOGS="$PREFIX/logs"
 # CloudNativePG's operator (`manager controller`), for the e2e to run against the stacks' Clusters and Poolers. Two
 # files from the same module go with it: its webhook configurations and its CRDs (the e2e installs those; the
 # offline schemas in tools/crds must be the same files). Its webhook server listens on every interface
-# (controller-runtime's default host, no flag): an -overlay of that one line of the served source makes it
-# 127.0.0.1, as every server the e2e starts; the module itself stays as served.
+# (controller-runtime's default host, no flag), so it is built from a copy of the served module (Go refuses to
+# overlay files of the module cache) with that one line set to 127.0.0.1, as every server the e2e starts.
 build_cnpg() {
-  local mod=github.com/cloudnative-pg/cloudnative-pg dir source
-  wrapper cnpg
-  go get "$mod/cmd/manager@$CNPG_VERSION"
-  dir="$(module_field "$mod@$CNPG_VERSION" Dir)"
-  source="$dir/internal/cmd/manager/controller/controller.go"
-  sed 's/^\(\t*\)Port:    port,$/\1Host:    "127.0.0.1",\n\1Port:    port,/' "$source" >controller.go
-  grep -q 'Host:    "127.0.0.1",' controller.go || { echo "the webhook server's Port line moved in $source" >&2; return 1; }
-  printf '{"Replace": {"%s": "%s"}}\n' "$source" "$PWD/controller.go" >overlay.json
-  go build -overlay overlay.json -trimpath -ldflags "-s -w" -o "$BIN/cnpg-manager.tmp" "$mod/cmd/manager"
-  cp "$dir/config/webhook/manifests.yaml" "$BIN/cnpg-webhooks.yaml"
-  operator_crds "$dir" postgresql.cnpg.io
+  local dir
+  dir="$(module_field "github.com/cloudnative-pg/cloudnative-pg@$CNPG_VERSION" Dir)"
+  rm -rf "$SRC/cnpg" && cp -r "$dir" "$SRC/cnpg" && chmod -R u+w "$SRC/cnpg" && cd "$SRC/cnpg"
+  sed -i 's/^\(\t*\)Port:    port,$/\1Host:    "127.0.0.1",\n\1Port:    port,/' internal/cmd/manager/controller/controller.go
+  grep -q 'Host:    "127.0.0.1",' internal/cmd/manager/controller/controller.go ||
+    { echo "the webhook server's Port line moved in internal/cmd/manager/controller/controller.go" >&2; return 1; }
+  go build -trimpath -ldflags "-s -w" -o "$BIN/cnpg-manager.tmp" ./cmd/manager
+  cp config/webhook/manifests.yaml "$BIN/cnpg-webhooks.yaml"
+  operator_crds "$PWD" postgresql.cnpg.io
   mv "$BIN/cnpg-manager.tmp" "$BIN/cnpg-manager"
 }
 
