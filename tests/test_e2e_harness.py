@@ -74,7 +74,8 @@ def test_findings_and_actions_from_engine_events():
 def test_e2e_stack_file_has_no_secure_values_and_takes_overrides():
     document, secret_keys = stacks.stack_file_without_secrets("prod", {"platform:kubernetes": {"context": "e2e"}, "platform:ingress": None})
     config = document["config"]
-    assert {"platform:kubeconfig", "platform:api-token", "platform:web-session-key"} <= set(secret_keys)
+    assert {"platform:api-token", "platform:web-session-key"} <= set(secret_keys)
+    assert "platform:kubeconfig" not in secret_keys  # the overridden `kubernetes` names no kubeconfig secret
     assert not any(key in config for key in secret_keys)
     assert "encryptionsalt" not in document
     assert config["platform:kubernetes"] == {"context": "e2e"}
