@@ -14,7 +14,7 @@ from pydantic import Field, field_validator, model_validator
 
 from components.autoscaling_config import quantity
 from components.database_cluster_config import DATABASE_ENV_SUFFIXES
-from components.config_base import CONFIG_KEY, DNS_LABEL, QUANTITY, CamelModel, ContainerResources, image_tag, pinned_image
+from components.config_base import CONFIG_KEY, DNS_1035_LABEL, QUANTITY, CamelModel, ContainerResources, image_tag, pinned_image
 
 # Valkey 8.1 (BSD-3-Clause; the Redis 7.2.4 fork): the engine a deployed cache runs. Moving the version changes the
 # StatefulSet's image, which restarts the data nodes one by one (README, "Caches": what the preview says about it).
@@ -94,7 +94,8 @@ class ExternalCache(CamelModel):
 class CacheConfig(CamelModel):
     """One cache and the services allowed to use it."""
 
-    name: str = Field(pattern=DNS_LABEL, max_length=40)
+    # A Service is named after it (a DNS-1035 label); 40 leaves room for '-sentinel-headless'.
+    name: str = Field(pattern=DNS_1035_LABEL, max_length=40)
     used_by: list[str] = Field(default_factory=list)
     # The Valkey image, pinned by tag (and by digest in prod): its tag is the engine version.
     image: str = DEFAULT_VALKEY_IMAGE

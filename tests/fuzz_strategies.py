@@ -541,7 +541,7 @@ def valid_case(draw, stacks=STACKS, env_values=safe_env, runbook_templates=None)
     if not values["databases"] and draw(st.booleans()):
         values.pop("databases")
     taken = set(names) | set(database_names)
-    cache_names = draw(st.lists(database_name.filter(lambda n: n not in taken and f"{n}-sentinel" not in taken), max_size=2, unique=True))
+    cache_names = draw(st.lists(service_name.filter(lambda n: n not in taken and f"{n}-sentinel" not in taken), max_size=2, unique=True))
     cache_secrets: dict[str, str] = {}
     values["caches"] = [draw(cache(stack, name, names, prefix, cache_secrets)) for name, prefix in zip(cache_names, CACHE_PREFIXES)]
     for key, value in cache_secrets.items():
@@ -601,6 +601,11 @@ def valid_case(draw, stacks=STACKS, env_values=safe_env, runbook_templates=None)
             keda = next((s.get("autoscaling", {}).get("keda") for s in services if s["name"] == user), None)
             if keda is not None and draw(st.integers(0, 2)) == 0:
                 keda["triggers"].append({"type": "postgresql", "database": database_values["name"], "query": "SELECT count(*) FROM jobs", "targetQueryValue": draw(st.integers(1, 500))})
+    for cache_values in values.get("caches", []):  # KEDA on a queue in a cache its service uses (with the password)
+        for user in cache_values.get("usedBy", []):
+            keda = next((s.get("autoscaling", {}).get("keda") for s in services if s["name"] == user), None)
+            if keda is not None and draw(st.integers(0, 2)) == 0:
+                keda["triggers"].append({"type": "redis", "cache": cache_values["name"], "listName": draw(st.sampled_from(["jobs", "analytics:jobs"])), "listLength": draw(st.integers(1, 500))})
     if draw(st.booleans()):
         values["keda"] = {"operatorNamespace": draw(st.sampled_from(["keda", "autoscalers"]))}
     fit_capacity(draw, values)
