@@ -440,19 +440,3 @@ def test_two_resources_that_are_one_object_are_reported_once_naming_both():
 def test_objects_differing_in_namespace_kind_or_name_are_fine(second):
     assert run([netpol("orders-database", logical="a"), second()], "unique-object-names") == []
 
-
-def test_a_service_named_like_a_databases_derived_object_is_caught_before_up():
-    """Found by fuzzing: a service `<db>-database` makes the NetworkPolicy the database's isolation policy is."""
-    import json
-
-    from tools import engine
-    from tools.analyzer import analyze as analyze_stack
-
-    config, secret_keys = engine.stack_config("staging")
-    services, databases = json.loads(config["platform:services"]), json.loads(config["platform:databases"])
-    neighbour = {key: value for key, value in services[0].items() if key not in ("migrations", "tasks")}
-    services.append({**neighbour, "name": f"{databases[0]['name']}-database"})
-    config["platform:services"] = json.dumps(services)
-    rendering = engine.render("staging", config=config, secret_keys=secret_keys)
-    findings = [f for f in analyze_stack(rendering.resources) if f.policy == "unique-object-names"]
-    assert [f.message.split(" is also made")[0] for f in findings] == [f"NetworkPolicy platform/{databases[0]['name']}-database"]
