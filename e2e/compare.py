@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from components.app_service import SECRET_CHECKSUM_ANNOTATION
+from policies.pod_security import POD_TEMPLATE_PATHS, get, group_and_kind, resource_type_of
 from tools import diff as stack_diff
 from tools import kube_yaml
 from tools.preview import MASK
@@ -58,12 +59,15 @@ def mask_secret_data(obj: dict[str, Any]) -> dict[str, Any]:
 
 
 def mask_secret_checksum(obj: dict[str, Any]) -> dict[str, Any]:
-    template = (obj.get("spec") or {}).get("template") or {}
-    annotations = (template.get("metadata") or {}).get("annotations") or {}
+    """The pod template's secret checksum masked, wherever the kind keeps its template (a CronJob's is in its
+    jobTemplate)."""
+    path = POD_TEMPLATE_PATHS.get(group_and_kind(resource_type_of(obj)))
+    template = get(obj, *path) if path is not None else None
+    annotations = get(template, "metadata", "annotations") or {}
     if SECRET_CHECKSUM_ANNOTATION not in annotations:
         return obj
     masked = copy.deepcopy(obj)
-    masked["spec"]["template"]["metadata"]["annotations"][SECRET_CHECKSUM_ANNOTATION] = MASK
+    get(masked, *path, "metadata", "annotations")[SECRET_CHECKSUM_ANNOTATION] = MASK
     return masked
 
 
