@@ -10,7 +10,7 @@ import pulumi_kubernetes as k8s
 import stack_config
 from components.addons import ClusterAddons, ClusterAddonsArgs
 from components.app_service import AppService, AppServiceArgs, Peer, migrations_name
-from components.autoscaling_config import keda_reads
+from components.autoscaling_config import keda_reads, keda_reads_cache
 from components.backup_bucket import BackupBucket, BucketSettings
 from components.cache import Cache, CacheArgs
 from components.database_cluster import BackupTarget, DatabaseCluster, DatabaseClusterArgs, MetricsScraper
@@ -138,6 +138,7 @@ def deploy_caches(config: stack_config.StackConfig, secrets: pulumi.Config, opts
                 spread_strictly=prod,
                 protect=prod,
                 external_password=secrets.require_secret(cache.external.password_key) if cache.external else None,
+                outside_clients=[config.keda.operator_peer] if keda_reads_cache(config.services, cache.name) else [],
             ),
             opts=opts,
         )

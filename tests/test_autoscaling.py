@@ -244,13 +244,17 @@ def test_prod_scales_analytics_by_keda_only_and_recommends_resources_for_every_w
     scaled = _objects(prod, "ScaledObject")
     assert set(scaled) == {"analytics"}
     assert scaled["analytics"]["spec"]["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment", "name": "analytics"}
-    assert {t["type"] for t in scaled["analytics"]["spec"]["triggers"]} == {"prometheus", "postgresql"}
+    assert {t["type"] for t in scaled["analytics"]["spec"]["triggers"]} == {"prometheus", "postgresql", "redis-sentinel"}
     assert "idleReplicaCount" not in scaled["analytics"]["spec"]  # prod keeps its floor
     hpa_targets = {hpa["spec"]["scaleTargetRef"]["name"] for hpa in _objects(prod, "HorizontalPodAutoscaler").values()}
     assert "analytics" not in hpa_targets and hpa_targets == {"web", "api"}
     assert "replicas" not in _objects(prod, "Deployment")["analytics"]["spec"]  # KEDA's HPA owns the count
-    [authentication] = _objects(prod, "TriggerAuthentication").values()
-    assert authentication["spec"]["secretTargetRef"] == [{"parameter": "connection", "name": "orders-app", "key": "uri"}]
+    authentications = [a["spec"]["secretTargetRef"] for a in _objects(prod, "TriggerAuthentication").values()]
+    password = {"name": "cache-auth", "key": "password"}  # the redis trigger's, through the Sentinels (test_cache_keda.py)
+    assert sorted(authentications, key=len) == [
+        [{"parameter": "connection", "name": "orders-app", "key": "uri"}],
+        [{"parameter": "password", **password}, {"parameter": "sentinelPassword", **password}],
+    ]
     vpas = _objects(prod, "VerticalPodAutoscaler")
     workloads = {name for kind in ("Deployment", "CronJob") for name in _objects(prod, kind)} - {"orders-pooler-rw"}
     assert set(vpas) == workloads and {"web", "api", "analytics", "report"} <= workloads

@@ -41,9 +41,12 @@ def test_prod_admits_only_the_caches_users_and_monitors_it(rendered):
     prod = rendered["prod"]
     users = sorted(next(c for c in prod_config().caches if c.name == "cache").used_by)
     assert "api" in users
+    assert users == ["analytics", "api"]
     policy = named(prod.resources, "NetworkPolicy", "cache-data")["spec"]
     clients = policy["ingress"][0]["from"]
-    assert clients == [{"podSelector": {"matchLabels": {"app.kubernetes.io/name": name}}} for name in users]
+    # Its users, and KEDA's operator for analytics' redis trigger on the jobs list.
+    users_pods = [{"podSelector": {"matchLabels": {"app.kubernetes.io/name": name}}} for name in users]
+    assert clients == users_pods + [prod_config().keda.operator_peer]
     rules = [rule for group in by_kind(prod.resources, "PrometheusRule")[0]["spec"]["groups"] for rule in group["rules"]]
     cache_alerts = {rule["alert"] for rule in rules if rule["labels"].get("cache") == "cache"}
     assert cache_alerts == {

@@ -45,7 +45,8 @@ ACCESS = {"local": 0, "staging": 1 + 1 + 1, "prod": 1 + 2 + 2}
 # Caches (one: cache): its component, password, ConfigMap, Secret, StatefulSet, headless and client Services, PDB,
 # PodMonitor and NetworkPolicies for its nodes and its users (11), with failover (staging, prod) a Sentinel
 # StatefulSet, their headless Service, PDB and NetworkPolicy (4); and monitoring a dashboard for it (1).
-CACHES = {"local": 11 + 1, "staging": 11 + 4 + 1, "prod": 11 + 4 + 1}
+# In staging and prod the analytics worker's redis trigger on it has a TriggerAuthentication (1).
+CACHES = {"local": 11 + 1, "staging": 11 + 4 + 1 + 1, "prod": 11 + 4 + 1 + 1}
 EXPECTED_COUNTS = {
     stack: count + DATABASES[stack] + INGRESS[stack] + MONITORING + ALERT_ROUTING[stack] + ACCESS[stack] + ADDONS[stack] + CACHES[stack] + WORKLOADS[stack] + AUTOSCALERS[stack]
     for stack, count in {"local": 1 + 5 + 2 * 9, "staging": 1 + 5 + 2 * 9 + 1, "prod": 1 + 5 + 2 * 9 + 2 + MIGRATIONS}.items()
