@@ -208,3 +208,21 @@ def test_renaming_the_backup_bucket_is_a_stateful_replacement(rendered):
     assert (change.action, change.destroys_data, change.protect) == ("replace", True, True)
     assert change.replaced_by[0][0] == "bucket_name"
     assert "replaced because bucket_name changed" in stack_diff.format_text(diff)
+
+
+def test_diff_against_another_stacks_output_is_refused(capsys, tmp_path):
+    code, _, err = run(capsys, "--stack", "staging", "--out", str(tmp_path / "staging"))
+    assert code == 0, err
+    code, out, err = run(capsys, "--stack", "prod", "--diff", str(tmp_path / "staging"))
+    assert code == 2
+    assert f"{tmp_path / 'staging'} holds a preview of stack 'staging', not 'prod'" in err
+    assert "Diff:" not in out
+
+
+def test_changes_the_cluster_refuses_in_place_come_before_other_updates():
+    def change(name, action="update", refused=(), stateful=False):
+        return stack_diff.ResourceChange(urn=name, type="t", name=name, action=action, stateful=stateful, protect=False, refused_in_place=list(refused))
+
+    changes = [change("a-update"), change("b-added", "add"), change("c-refused", refused=[("spec.x", "immutable")]), change("d-db", "replace", stateful=True)]
+    ordered = [c.name for c in sorted(changes, key=stack_diff.change_order)]
+    assert ordered == ["d-db", "c-refused", "a-update", "b-added"]

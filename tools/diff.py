@@ -163,9 +163,14 @@ def diff_snapshots(stack: str, base: dict[str, dict], head: dict[str, dict]) -> 
                         action=action, fields=fields, replaced_by=causes, refused_in_place=refused, restore_config=advice, **common
                     )
                 )
-    order = {"replace": 1, "remove": 2, "update": 3, "add": 4}
-    changes.sort(key=lambda change: (not change.destroys_data, order[change.action], change.type, change.name))
+    changes.sort(key=change_order)
     return StackDiff(stack, changes)
+
+
+def change_order(change: ResourceChange) -> tuple:
+    """What loses data comes first, then what the running cluster would refuse, then the rest by action."""
+    order = {"replace": 1, "remove": 2, "update": 3, "add": 4}
+    return (not change.destroys_data, not change.refused_in_place, order[change.action], change.type, change.name)
 
 
 def _short(value: Any) -> str:
@@ -265,5 +270,16 @@ def render_ref_snapshot(ref: str, stack: str, repo: Path) -> dict[str, dict]:
 def load_base(base: str, stack: str, repo: Path) -> dict[str, dict]:
     folder = Path(base)
     if folder.is_dir():
-        return read_snapshot(folder)
+        return same_stack(read_snapshot(folder), stack, folder)
     return render_ref_snapshot(base, stack, repo)
+
+
+def same_stack(snapshot: dict[str, dict], stack: str, folder: Path) -> dict[str, dict]:
+    """A base of another stack would read as the whole stack replaced: refuse it (URNs name their stack)."""
+    stacks = sorted({urn.split("::", 1)[0].removeprefix("urn:pulumi:") for urn in snapshot if urn.startswith("urn:pulumi:")})
+    if stacks and stacks != [stack]:
+        raise DiffError(
+            f"{folder} holds a preview of stack {', '.join(repr(s) for s in stacks)}, not '{stack}': compare a stack with "
+            f"its own earlier output (`python -m tools.preview --stack {stack} --out DIR` on the base)"
+        )
+    return snapshot
