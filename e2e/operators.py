@@ -232,16 +232,29 @@ def awaited_condition(obj: dict[str, Any]) -> Optional[str]:
     return rule[len("condition="):].split("=")[0] if rule.startswith("condition=") else None
 
 
+def primary_pods(cluster: dict[str, Any], pods: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The pod of the instance the operator made primary (its status' targetPrimary): the `cnpg.io/instanceRole`
+    label comes only once it has read the instance's status, which under kwok it never can."""
+    status = cluster.get("status", {})
+    primary = status.get("currentPrimary") or status.get("targetPrimary")
+    return [
+        p for p in pods
+        if p["metadata"]["name"] == primary and p["metadata"].get("labels", {}).get("cnpg.io/cluster") == cluster["metadata"]["name"]
+        and p["metadata"].get("labels", {}).get("cnpg.io/podRole") == "instance"
+    ]  # fmt: skip
+
+
+def bootstrap_pods(name: str, pods: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A Cluster's Job pods (initdb, join, recovery)."""
+    return [p for p in pods if p["metadata"].get("labels", {}).get("cnpg.io/cluster") == name and "cnpg.io/jobRole" in p["metadata"].get("labels", {})]
+
+
 def cluster_primary_ready(kube: Kube, cluster: dict[str, Any]) -> bool:
     """What the operator gets to under kwok: the bootstrap Job done and the primary's pod Ready. It would set the
     Cluster Ready once its instance manager answered; under kwok nothing answers at the pod's IP."""
-    namespace, name = cluster["metadata"]["namespace"], cluster["metadata"]["name"]
-    pods = kube.list("v1", "Pod", namespace)
-    jobs_done = [p for p in pods if p["metadata"].get("labels", {}).get("cnpg.io/cluster") == name
-                 and "cnpg.io/jobRole" in p["metadata"].get("labels", {}) and p.get("status", {}).get("phase") == "Succeeded"]  # fmt: skip
-    primary = [p for p in pods if p["metadata"].get("labels", {}).get("cnpg.io/cluster") == name
-               and p["metadata"].get("labels", {}).get("cnpg.io/instanceRole") == "primary" and _condition_true(p, "Ready")]  # fmt: skip
-    return bool(jobs_done and primary)
+    pods = kube.list("v1", "Pod", cluster["metadata"]["namespace"])
+    jobs_done = [p for p in bootstrap_pods(cluster["metadata"]["name"], pods) if p.get("status", {}).get("phase") == "Succeeded"]
+    return bool(jobs_done) and any(_condition_true(p, "Ready") for p in primary_pods(cluster, pods))
 
 
 @dataclass
@@ -381,6 +394,8 @@ def operator_pods(kube: Kube, namespace: str, clusters: list[dict[str, Any]], po
     def labelled(**labels: str) -> list[dict[str, Any]]:
         return [p for p in pods if all(p["metadata"].get("labels", {}).get(k) == v for k, v in labels.items())]
 
+    live = {c["metadata"]["name"]: c for c in kube.list("postgresql.cnpg.io/v1", "Cluster", namespace)}
+
     def fail(note: str) -> None:
         result.ok = False
         result.notes.append(note)
@@ -388,10 +403,10 @@ def operator_pods(kube: Kube, namespace: str, clusters: list[dict[str, Any]], po
     checked: list[dict[str, Any]] = []
     for cluster in clusters:
         name = cluster["metadata"]["name"]
-        jobs = [p for p in labelled(**{"cnpg.io/cluster": name}) if "cnpg.io/jobRole" in p["metadata"].get("labels", {})]
+        jobs = bootstrap_pods(name, pods)
         if not any(p.get("status", {}).get("phase") == "Succeeded" for p in jobs):
             fail(f"Cluster {name}: no bootstrap Job pod succeeded ({[p['metadata']['name'] for p in jobs]})")
-        primaries = labelled(**{"cnpg.io/cluster": name, "cnpg.io/instanceRole": "primary"})
+        primaries = primary_pods(live.get(name, cluster), pods)
         if not any(_condition_true(p, "Ready") for p in primaries):
             fail(f"Cluster {name}: no Ready primary pod")
         wants_plugin = any(p.get("name") == PLUGIN_NAME for p in cluster["spec"].get("plugins", []))

@@ -150,23 +150,27 @@ POOLER_PODS = [pod(f"orders-pooler-rw-{i}", {"cnpg.io/poolerName": "orders-poole
 
 
 def primary(**kwargs) -> dict:
-    return pod("orders-1", {"cnpg.io/cluster": "orders", "cnpg.io/instanceRole": "primary"}, **kwargs)
+    # No cnpg.io/instanceRole label: the operator sets it only after reading the instance's status.
+    return pod("orders-1", {"cnpg.io/cluster": "orders", "cnpg.io/podRole": "instance"}, **kwargs)
+
+
+LIVE_CLUSTER = {"metadata": {"name": "orders"}, "status": {"targetPrimary": "orders-1"}}
 
 
 def test_operator_pods_pass_with_the_bootstrap_pod_the_primary_with_its_sidecar_and_the_pooler_pods():
-    kube = FakeKube({"Pod": [INITDB, primary(init=("bootstrap-controller", "plugin-barman-cloud")), *POOLER_PODS]})
+    kube = FakeKube({"Pod": [INITDB, primary(init=("bootstrap-controller", "plugin-barman-cloud")), *POOLER_PODS], "Cluster": [LIVE_CLUSTER]})
     result = operators.operator_pods(kube, "platform", [CLUSTER], [POOLER])
     assert result.ok, result.notes
     assert result.defaulted == []
 
 
 def test_operator_pods_fail_without_the_sidecar_with_too_few_pooler_pods_or_on_a_refused_creation():
-    missing_sidecar = FakeKube({"Pod": [INITDB, primary(init=("bootstrap-controller",)), *POOLER_PODS]})
+    missing_sidecar = FakeKube({"Pod": [INITDB, primary(init=("bootstrap-controller",)), *POOLER_PODS], "Cluster": [LIVE_CLUSTER]})
     assert "has no plugin sidecar" in " ".join(operators.operator_pods(missing_sidecar, "p", [CLUSTER], [POOLER]).notes)
-    one_pooler_pod = FakeKube({"Pod": [INITDB, primary(init=("plugin-barman-cloud",)), POOLER_PODS[0]]})
+    one_pooler_pod = FakeKube({"Pod": [INITDB, primary(init=("plugin-barman-cloud",)), POOLER_PODS[0]], "Cluster": [LIVE_CLUSTER]})
     assert not operators.operator_pods(one_pooler_pod, "p", [CLUSTER], [POOLER]).ok
     refused = FakeKube({
-        "Pod": [INITDB, primary(init=("plugin-barman-cloud",)), *POOLER_PODS],
+        "Pod": [INITDB, primary(init=("plugin-barman-cloud",)), *POOLER_PODS], "Cluster": [LIVE_CLUSTER],
         "Event": [{"reason": "FailedCreate", "involvedObject": {"kind": "ReplicaSet", "name": "rs"}, "message": "violates PodSecurity"}],
     })  # fmt: skip
     result = operators.operator_pods(refused, "p", [CLUSTER], [POOLER])
@@ -175,13 +179,13 @@ def test_operator_pods_fail_without_the_sidecar_with_too_few_pooler_pods_or_on_a
 
 def test_containers_the_limit_range_had_to_size_are_listed():
     filled = {operators.LIMIT_RANGER_ANNOTATION: "LimitRanger plugin set: cpu, memory limit for init container bootstrap-controller"}
-    kube = FakeKube({"Pod": [INITDB, primary(init=("plugin-barman-cloud",), annotations=filled), *POOLER_PODS]})
+    kube = FakeKube({"Pod": [INITDB, primary(init=("plugin-barman-cloud",), annotations=filled), *POOLER_PODS], "Cluster": [LIVE_CLUSTER]})
     result = operators.operator_pods(kube, "p", [CLUSTER], [POOLER])
     assert result.ok and result.defaulted == [f"orders-1: {filled[operators.LIMIT_RANGER_ANNOTATION]}"]
 
 
 def test_the_cluster_stand_in_writes_ready_only_once_the_primary_is_ready():
-    cluster = awaited_object("Cluster", {}, {"phase": "Setting up primary", "conditions": [{"type": "Ready", "status": "False"}]})
+    cluster = awaited_object("Cluster", {}, {"phase": "Setting up primary", "targetPrimary": "orders-1", "conditions": [{"type": "Ready", "status": "False"}]})
     cluster["metadata"].update(namespace="platform", name="orders")
     not_yet = FakeKube({"Cluster": [cluster], "Pod": [INITDB, primary(ready=False)]})
     stand_ins = operators.StandIns(not_yet, "platform", [operators.CLUSTER_STAND_IN])
