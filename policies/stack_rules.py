@@ -374,11 +374,15 @@ def _is_everywhere(cidr: str) -> bool:
 
 def replica_floor(workload: StackObject, objects: list[StackObject]) -> tuple[int, str] | None:
     """(the fewest replicas the workload runs, which field says so), None when unknown or unset."""
+    namespace = workload.namespace or ""
+    # A KEDA ScaledObject owns the count like an HPA (through one of its own): minReplicaCount, 0 when unset.
+    scalers = [(hpa, "minReplicas", 1) for hpa in in_namespace(objects, "HorizontalPodAutoscaler", "autoscaling", namespace)]
+    scalers += [(scaled, "minReplicaCount", 0) for scaled in in_namespace(objects, "ScaledObject", "keda.sh", namespace)]
     hpa_floors = [
-        (int(minimum), f"{hpa.label} spec.minReplicas")
-        for hpa in in_namespace(objects, "HorizontalPodAutoscaler", "autoscaling", workload.namespace or "")
-        if _scales(hpa, workload)
-        for minimum in [scalar(hpa.spec.get("minReplicas")) or 1]
+        (int(minimum), f"{scaler.label} spec.{field}")
+        for scaler, field, default in scalers
+        if _scales(scaler, workload)
+        for minimum in [scalar(scaler.spec.get(field)) or default]
         if isinstance(minimum, (int, float))
     ]
     if hpa_floors:
@@ -392,7 +396,8 @@ def replica_floor(workload: StackObject, objects: list[StackObject]) -> tuple[in
 def _scales(hpa: StackObject, workload: StackObject) -> bool:
     """The HPA's scaleTargetRef names the workload; a generated name is matched through the HPA's dependencies."""
     target = mapping(hpa.spec.get("scaleTargetRef"))
-    if scalar(target.get("kind")) != workload.kind:
+    default_kind = "Deployment" if hpa.kind == "ScaledObject" else None  # KEDA's default target kind
+    if (scalar(target.get("kind")) or default_kind) != workload.kind:
         return False
     target_name = scalar(target.get("name"))
     if isinstance(target_name, str) and workload.k8s_name is not None:

@@ -390,6 +390,19 @@ def test_the_hpa_floor_counts_when_the_deployment_leaves_replicas_to_it():
     assert run([deployment(), hpa("api", 2), pdb({"app": "api"})], "replicated-workload-has-pdb") == []
 
 
+def test_a_keda_scaled_object_floor_counts_like_an_hpa():
+    def scaled_object(min_replica_count):
+        spec = {"scaleTargetRef": {"name": "api"}, "triggers": [{"type": "cron", "metadata": {}}]}  # kind: Deployment
+        if min_replica_count is not None:
+            spec["minReplicaCount"] = float(min_replica_count)
+        return resource({"apiVersion": "keda.sh/v1alpha1", "kind": "ScaledObject", "metadata": {"name": "api", "namespace": NS}, "spec": spec})
+
+    [finding] = run([deployment(), scaled_object(3)], "replicated-workload-has-pdb")
+    assert "runs at least 3 replicas (ScaledObject apps/api spec.minReplicaCount)" in finding.message
+    assert run([deployment(), scaled_object(3), pdb({"app": "api"})], "replicated-workload-has-pdb") == []
+    assert run([deployment(), scaled_object(None)], "replicated-workload-has-pdb") == []  # KEDA's default floor is 0
+
+
 def test_an_hpa_finds_a_deployment_with_a_generated_name_through_its_dependencies():
     workload = deployment(k8s_name=False)  # auto-named: scaleTargetRef.name is not known to the policy
     [finding] = run([workload, hpa(None, 3, dependencies=[workload.urn])], "replicated-workload-has-pdb")
