@@ -89,3 +89,12 @@ def test_the_local_add_ons_install_the_versions_the_crds_come_from():
     }
     assert releases["keda"]["repositoryOpts"]["repo"] == "https://kedacore.github.io/charts"
     assert len(holder["addons"].autoscaling_dependencies) == 2
+
+
+def test_make_e2e_installs_the_vpa_crd_with_the_approval_annotation_its_k8s_io_group_needs():
+    from e2e import run
+
+    crds = {crd["metadata"]["name"]: crd for crd in run.crd_objects()}
+    vpa = crds["verticalpodautoscalers.autoscaling.k8s.io"]
+    assert vpa["metadata"]["annotations"]["api-approved.kubernetes.io"].startswith("https://github.com/kubernetes/kubernetes/pull/")
+    assert {"scaledobjects.keda.sh", "triggerauthentications.keda.sh"} <= set(crds)
