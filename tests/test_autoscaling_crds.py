@@ -98,3 +98,21 @@ def test_make_e2e_installs_the_vpa_crd_with_the_approval_annotation_its_k8s_io_g
     vpa = crds["verticalpodautoscalers.autoscaling.k8s.io"]
     assert vpa["metadata"]["annotations"]["api-approved.kubernetes.io"].startswith("https://github.com/kubernetes/kubernetes/pull/")
     assert {"scaledobjects.keda.sh", "triggerauthentications.keda.sh"} <= set(crds)
+
+
+def test_make_e2e_marks_scaled_objects_ready_as_keda_would_since_no_keda_runs_there():
+    """The ScaledObject's readiness contract awaits Ready; without a stand-in `pulumi up` of staging and prod would
+    time out under make e2e. The VPA and the TriggerAuthentication are not awaited (components/readiness.py)."""
+    from components import readiness
+    from e2e import operators
+    from tests.test_e2e_operators import FakeKube, awaited_object
+
+    assert readiness.contract("keda.sh/v1alpha1", "ScaledObject").rules({}) == ["condition=Ready"]
+    assert not readiness.contract("autoscaling.k8s.io/v1", "VerticalPodAutoscaler").rules({})
+    [stand_in] = [s for s in operators.CONDITION_STAND_INS if s.kind == "ScaledObject"]
+    scaled = awaited_object("ScaledObject", {}, {"conditions": [{"type": "Ready", "status": "Unknown"}]}, "keda.sh/v1alpha1")
+    kube = FakeKube({"ScaledObject": [scaled]})
+    operators.StandIns(kube, "platform", [stand_in])._write(stand_in)
+    [(path, body)] = kube.patches
+    assert path == "/ScaledObject/scaledobject/status"
+    assert [(c["type"], c["status"], c["reason"]) for c in body["status"]["conditions"]] == [("Ready", "True", "ScaledObjectReady")]
