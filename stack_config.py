@@ -41,6 +41,7 @@ from components.database_cluster_config import (
     DEFAULT_POSTGRES_IMAGE,
     CnpgSettings,
     DatabaseConfig,
+    postgres_parameter_problems,
     pooler_name,
 )
 from components.ingress_config import ACME_PRODUCTION_EXAMPLE, IngressConfig
@@ -143,21 +144,22 @@ class StackConfig(CamelModel):
         names = [service.name for service in self.services]
         duplicates = sorted({name for name in names if names.count(name) > 1})
         if duplicates:
-            problems.append(f"service names must be unique; {duplicates} appear more than once")
+            problems.append(f"services: service names must be unique; {duplicates} appear more than once")
         minimum = MIN_REPLICAS[self.environment]
-        for service in self.services:
+        for index, service in enumerate(self.services):
             unknown = sorted(set(service.calls) - set(names))
             if unknown:
-                problems.append(f"service '{service.name}' calls {unknown}, which no service in this stack is named")
+                problems.append(f"services[{index}].calls: service '{service.name}' calls {unknown}, which no service in this stack is named")
             if service.min_replicas < minimum:
+                field = "autoscaling.minReplicas" if service.autoscaling else "replicas"
                 problems.append(
-                    f"service '{service.name}' runs {service.min_replicas} replica(s); {self.environment.value} "
+                    f"services[{index}].{field}: service '{service.name}' runs {service.min_replicas} replica(s); {self.environment.value} "
                     f"needs at least {minimum} (raise 'replicas' or 'autoscaling.minReplicas')"
                 )
             if self.environment is Environment.PROD and service.autoscaling is None:
-                problems.append(f"service '{service.name}' needs 'autoscaling' in prod (minReplicas >= 3)")
+                problems.append(f"services[{index}].autoscaling: service '{service.name}' needs 'autoscaling' in prod (minReplicas >= 3)")
         if problems:
-            raise ValueError("; ".join(problems))
+            raise ValueError(PROBLEM_SEPARATOR.join(problems))
         return self
 
     @model_validator(mode="after")
@@ -166,7 +168,7 @@ class StackConfig(CamelModel):
         names = [database.name for database in self.databases]
         duplicates = sorted({name for name in names if names.count(name) > 1})
         if duplicates:
-            problems.append(f"database names must be unique; {duplicates} appear more than once")
+            problems.append(f"databases: database names must be unique; {duplicates} appear more than once")
         services = {service.name for service in self.services}
         for index, database in enumerate(self.databases):
             where = f"databases[{index}]"
@@ -180,19 +182,19 @@ class StackConfig(CamelModel):
                     f"and every connection goes through it; {self.environment.value} needs at least "
                     f"{MIN_REPLICAS[self.environment]}"
                 )
-        for service in self.services:
+        for index, service in enumerate(self.services):
             used = self.databases_used_by(service.name)
             prefixes = [database.env_prefix for database in used]
             clashing = sorted({prefix for prefix in prefixes if prefixes.count(prefix) > 1})
             if clashing:
                 problems.append(
-                    f"service '{service.name}' uses databases {[d.name for d in used]} with the same envPrefix {clashing}; "
+                    f"services[{index}]: service '{service.name}' uses databases {[d.name for d in used]} with the same envPrefix {clashing}; "
                     "give each database its own 'envPrefix' (e.g. ORDERS_DATABASE)"
                 )
             injected = {f"{database.env_prefix}_{suffix}" for database in used for suffix in DATABASE_ENV_SUFFIXES}
             overlap = sorted(injected & (set(service.env) | set(service.secret_env)))
             if overlap:
-                problems.append(f"service '{service.name}' sets {overlap} itself, but they come from its database; remove them from 'env'/'secretEnv'")
+                problems.append(f"services[{index}].env: service '{service.name}' sets {overlap} itself, but they come from its database; remove them from 'env'/'secretEnv'")
         if self.databases and not self.cnpg.api_server_cidrs:
             problems.append(
                 "cnpg.apiServerCidrs: database pods must reach the Kubernetes API server (CloudNativePG's instance manager "
@@ -200,7 +202,7 @@ class StackConfig(CamelModel):
                 "`kubectl get endpoints kubernetes -n default` and the 'kubernetes' Service IP, as CIDRs"
             )
         if problems:
-            raise ValueError("; ".join(problems))
+            raise ValueError(PROBLEM_SEPARATOR.join(problems))
         return self
 
     def _restore_problems(self, where: str, database: DatabaseConfig) -> list[str]:
@@ -282,6 +284,29 @@ def _key_segment(part: Any, first: bool = False) -> str:
 
 def _key_path(location: tuple[Any, ...]) -> str:
     return "".join(_key_segment(part, first=index == 0) for index, part in enumerate(location))
+
+
+# A model validator that finds several problems raises them one per line, each starting with its key path.
+PROBLEM_SEPARATOR = "\n"
+_LEADING_PATH = re.compile(r"([A-Za-z][A-Za-z0-9_]*(?:\[\d+\]|\.[A-Za-z_][A-Za-z0-9_-]*)*): (.+)", re.DOTALL)
+
+
+def _describe_all(error: dict[str, Any], project: str, stack: str) -> list[str]:
+    """The problems of one pydantic error: the stack config's own validators raise theirs one per line, each
+    starting with its key path, so none is reported at `<config>` and each counts once."""
+    if error["type"] != "value_error" or error["loc"]:
+        return [_describe(error, project, stack)]
+    described = []
+    for part in error["msg"].removeprefix("Value error, ").split(PROBLEM_SEPARATOR):
+        match = _LEADING_PATH.fullmatch(part)
+        if match is None:
+            described.append(_describe({**error, "msg": part}, project, stack))
+            continue
+        where = tuple(
+            int(step[1:-1]) if step.startswith("[") else step.lstrip(".") for step in re.findall(r"\[\d+\]|\.?[A-Za-z_][A-Za-z0-9_-]*", match[1])
+        )
+        described.append(f"{project}:{_key_path(where)}: {match[2]}")
+    return described
 
 
 def _describe(error: dict[str, Any], project: str, stack: str) -> str:
@@ -644,7 +669,9 @@ def load(
     try:
         config = StackConfig.model_validate(raw)
     except ValidationError as errors:
-        problems += [_describe(error, project, stack) for error in errors.errors() if tuple(error["loc"]) not in numbers]
+        problems += [
+            problem for error in errors.errors() if tuple(error["loc"]) not in numbers for problem in _describe_all(error, project, stack)
+        ]
     problems += [f"{project}:{_key_path(where)}: {why}" for where, why in numbers.items()]
     config = None if numbers else config
     problems += _secret_problems(_secret_keys_in(raw), project, stack, read_value, is_secret)
@@ -656,6 +683,7 @@ def load(
     problems += cache_problems(raw, project, stack)
     problems += _plaintext_secret_problems(raw, project, stack)
     problems += _unquoted_time_problems(raw, project, stack)
+    problems += [f"{project}:{_key_path(where)}: {why}" for where, why in postgres_parameter_problems(raw.get("databases"))]
     # Which encrypted values are orphans is known only when every key that names one is valid.
     problems += _unknown_key_problems(config_keys or (), _secret_keys_in(raw), project, stack, is_secret, config is not None)
     if config is not None:  # what needs the whole validated config: defaults filled in, quantities checked

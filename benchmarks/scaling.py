@@ -44,6 +44,7 @@ from typing import Any
 
 from benchmarks import real_preview
 from e2e import run as e2e_run
+import stack_config
 from tools import engine
 
 SIZES = (10, 100, 1000)
@@ -116,7 +117,11 @@ def synthetic_config(services: int, stack: str = STACK, project_dir: Path = engi
         for cache in caches:
             cache["usedBy"] = sorted({first_copy.get(user, replicas[0]["name"]) for user in cache.get("usedBy", [])})
         synthetic[key("caches")] = json.dumps(caches)
-    return synthetic, list(secret_keys)
+    # Secrets only the template services named (one service copies only the first): a stack keeps no unused secret.
+    values = {name.split(":", 1)[1]: json.loads(text) if text[:1] in "[{" else text for name, text in synthetic.items()}
+    named = stack_config._secret_keys_in(values)
+    unused = [full for full in secret_keys if full.split(":", 1)[1] not in named]
+    return {name: text for name, text in synthetic.items() if name not in unused}, [k for k in secret_keys if k not in unused]
 
 
 def expected_databases(services: int) -> int:

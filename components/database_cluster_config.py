@@ -269,3 +269,64 @@ class CnpgSettings(CamelModel):
         if bad:
             raise ValueError(f"{bad} are not CIDRs like '10.96.0.1/32'")
         return cidrs
+
+
+# The types of the PostgreSQL settings stack files commonly set (PostgreSQL 18 docs, "Server Configuration"): a value
+# of the wrong form stops the server at start-up ("invalid value for parameter"), so the database never comes up.
+# Units are PostgreSQL's own and case-sensitive (kB, MB, GB, TB; us, ms, s, min, h, d). Unlisted settings pass as given.
+_PG_INTEGER = (r"-?[0-9]+", "a whole number, e.g. 200")
+_PG_MEMORY = (r"-?[0-9]+ ?(B|kB|MB|GB|TB)?", "a size: a number with an optional unit B, kB, MB, GB or TB (case matters), e.g. 256MB")
+_PG_TIME = (r"-?[0-9]+ ?(us|ms|s|min|h|d)?", "a duration: a number with an optional unit us, ms, s, min, h or d, e.g. 30s")
+_PG_REAL = (r"-?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?", "a number, e.g. 1.1")
+_PG_BOOL = (r"(?i)(on|off|true|false|yes|no|1|0)", "on or off")
+POSTGRES_PARAMETER_FORMS: dict[str, tuple[str, str]] = {
+    **dict.fromkeys(
+        ("max_connections", "max_wal_senders", "max_replication_slots", "max_worker_processes", "max_parallel_workers",
+         "max_parallel_workers_per_gather", "max_parallel_maintenance_workers", "max_locks_per_transaction",
+         "max_prepared_transactions", "autovacuum_max_workers", "default_statistics_target", "effective_io_concurrency",
+         "pg_stat_statements.max"),
+        _PG_INTEGER,
+    ),
+    **dict.fromkeys(
+        ("shared_buffers", "work_mem", "maintenance_work_mem", "effective_cache_size", "temp_buffers", "wal_buffers",
+         "max_wal_size", "min_wal_size", "wal_keep_size", "autovacuum_work_mem", "logical_decoding_work_mem"),
+        _PG_MEMORY,
+    ),
+    **dict.fromkeys(
+        ("statement_timeout", "lock_timeout", "idle_in_transaction_session_timeout", "idle_session_timeout",
+         "checkpoint_timeout", "log_min_duration_statement", "log_autovacuum_min_duration", "autovacuum_naptime",
+         "deadlock_timeout", "wal_receiver_timeout", "wal_sender_timeout"),
+        _PG_TIME,
+    ),
+    **dict.fromkeys(
+        ("random_page_cost", "seq_page_cost", "checkpoint_completion_target", "autovacuum_vacuum_scale_factor",
+         "autovacuum_analyze_scale_factor"),
+        _PG_REAL,
+    ),
+    **dict.fromkeys(
+        ("jit", "log_checkpoints", "log_connections", "log_disconnections", "log_lock_waits", "track_io_timing",
+         "hot_standby_feedback"),
+        _PG_BOOL,
+    ),  # fmt: skip
+    "huge_pages": ("(on|off|try)", "on, off or try"),
+    "log_statement": ("(none|ddl|mod|all)", "none, ddl, mod or all"),
+    "synchronous_commit": ("(on|off|local|remote_write|remote_apply)", "on, off, local, remote_write or remote_apply"),
+    "pg_stat_statements.track": ("(top|all|none)", "top, all or none"),
+}
+
+
+def postgres_parameter_problems(databases: Any) -> list[tuple[tuple, str]]:
+    """(key path, why) of each setting in databases[].parameters that PostgreSQL would refuse at start-up."""
+    problems: list[tuple[tuple, str]] = []
+    for index, database in enumerate(databases if isinstance(databases, list) else []):
+        parameters = database.get("parameters") if isinstance(database, dict) else None
+        for name, value in parameters.items() if isinstance(parameters, dict) else []:
+            form = POSTGRES_PARAMETER_FORMS.get(name)
+            text = ("on" if value else "off") if isinstance(value, bool) else str(value)
+            if form is None or not isinstance(value, (dict, list)) and re.fullmatch(form[0], text.strip()):
+                continue  # unlisted, or of its form
+            problems.append((
+                ("databases", index, "parameters", name),
+                f"PostgreSQL would refuse to start with {name} = {text!r}; it takes {form[1]}",
+            ))  # fmt: skip
+    return problems

@@ -721,9 +721,39 @@ def mutated_case(draw, stacks=STACKS) -> Case:
                 target = draw(st.sampled_from(services))
                 if isinstance(target, dict) and isinstance(target.get("env", {}), dict):
                     target.setdefault("env", {})[draw(env_name)] = draw(st.sampled_from(SECRET_LOOKING))
+        elif kind == "count-as-boolean":
+            counts = [p for p in paths if type(_parent(values, p)[p[-1]]) is int]
+            if counts:
+                _set_at(values, draw(st.sampled_from(counts)), draw(st.booleans()))
+        elif kind == "beyond-int32":
+            counts = [p for p in paths if type(_parent(values, p)[p[-1]]) is int]
+            if counts:
+                _set_at(values, draw(st.sampled_from(counts)), draw(st.sampled_from([2**31, 3_000_000_000, -(2**31) - 1, 2**63])))
+        elif kind == "bad-image":
+            images = [p for p in paths if p[-1] in ("image", "imageName")]
+            if images:
+                _set_at(values, draw(st.sampled_from(images)), draw(st.sampled_from(["Web:1.4.2", "web :1.4.2", "", "web:1.4.2\n", " web:1", "web@sha256:abc"])))
+        elif kind == "trailing-newline":
+            strings = [p for p in paths if isinstance(_parent(values, p)[p[-1]], str) and p[-1] in ("name", "namespace", "image", "roleArn", "group")]
+            if strings:
+                path = draw(st.sampled_from(strings))
+                _set_at(values, path, _parent(values, path)[path[-1]] + "\n")
+        elif kind == "unquoted-date":  # what the CLI passes for an unquoted date (tools/stack_yaml.py)
+            services = [s for s in values.get("services", []) if isinstance(s, dict) and isinstance(s.get("env", {}), dict)]
+            if services:
+                draw(st.sampled_from(services)).setdefault("env", {})["RELEASED"] = draw(st.sampled_from(["2026-11-30 00:00:00 +0000 UTC", "2026-11-30 09:15:00 +0200 +0200"]))
+        elif kind == "top-level-typo":
+            values[draw(st.sampled_from(["servics", "monitorng", "acess", "databse", "ingres", "quotas"]))] = draw(json_value)
+        elif kind == "name-neighbour":  # a service named like an object another entry makes (components/object_names.py)
+            services, others = values.get("services"), [d.get("name") for d in values.get("databases", []) + values.get("caches", []) if isinstance(d, dict)]
+            if isinstance(services, list) and services and isinstance(services[0], dict) and others:
+                other = draw(st.sampled_from([name for name in others if isinstance(name, str)] or ["x"]))
+                neighbour = {k: v for k, v in services[0].items() if k not in ("migrations", "tasks", "secretEnv")}
+                services.append({**neighbour, "name": draw(st.sampled_from([f"{other}-database", f"{other}-rw", f"{other}-app", f"{other}-sentinel", "default-deny"]))})
         case.mutations.append(kind)
     return case
 
 
 MUTATION_KINDS = ["wrong-type", "missing-key", "unknown-key", "out-of-range", "bad-name", "raw-text", "top-level-type",
-                  "duplicate", "empty", "secret-in-plaintext", "secret-in-env"]  # fmt: skip
+                  "duplicate", "empty", "secret-in-plaintext", "secret-in-env", "count-as-boolean", "beyond-int32", "bad-image",
+                  "trailing-newline", "unquoted-date", "top-level-typo", "name-neighbour"]  # fmt: skip

@@ -165,8 +165,9 @@ def test_restoring_onto_the_source_itself_is_refused():
 
 def test_a_source_without_backups_is_refused():
     unbacked = {**ORDERS, "backup": {"enabled": False}}
-    (problem,) = errors_for("local", with_databases(unbacked, {**ORDERS, "name": "orders-2", "restore": {"source": "orders"}}))
-    assert "has no backups to restore from" in problem
+    problems = errors_for("local", with_databases(unbacked, {**ORDERS, "name": "orders-2", "restore": {"source": "orders"}}))
+    [problem] = [p for p in problems if "has no backups to restore from" in p]  # each problem counts once
+    assert problem.startswith("platform:databases[1].restore.source: ")
     problems = errors_for("local", with_databases(ORDERS, {**ORDERS, "name": "orders-2", "restore": {"source": EXTERNAL}}, backups=False))
     assert any("databases[1].restore" in p and "'backups'" in p for p in problems), problems
 
