@@ -187,7 +187,8 @@ export REDISCLI_AUTH="${{CACHE_PASSWORD:-}}"
 # The primary as the Sentinels know it now ("host port"); empty when none answers (the cache's first start).
 primary=""
 for sentinel in ${{SENTINELS:-}}; do
-  answer=$("${{CLI:-valkey-cli}}" --raw -h "${{sentinel%:*}}" -p "${{sentinel##*:}}" SENTINEL get-master-addr-by-name {name} 2>/dev/null | tr '\\n' ' ' | sed 's/ *$//') || answer=""
+  # -t: a Sentinel that does not answer (a dropped packet) must not hold the pod's start up.
+  answer=$("${{CLI:-valkey-cli}}" -t 3 --raw -h "${{sentinel%:*}}" -p "${{sentinel##*:}}" SENTINEL get-master-addr-by-name {name} 2>/dev/null | tr '\\n' ' ' | sed 's/ *$//') || answer=""
   case "$answer" in
     *" "[0-9]*) primary="$answer"; break ;;
   esac
