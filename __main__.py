@@ -9,7 +9,7 @@ import pulumi_kubernetes as k8s
 
 import stack_config
 from components.addons import ClusterAddons, ClusterAddonsArgs
-from components.app_service import AppService, AppServiceArgs, Peer, migrations_name
+from components.app_service import AppService, AppServiceArgs, Peer, one_off_names
 from components.autoscaling_config import keda_reads, keda_reads_cache
 from components.backup_bucket import BackupBucket, BucketSettings
 from components.cache import Cache, CacheArgs
@@ -120,9 +120,10 @@ def deploy_databases(
 
 
 def migration_clients(config: stack_config.StackConfig, database) -> list[str]:
-    """The migration Jobs of the services using a database, by their pods' name: they connect past any pooler."""
+    """The one-off Jobs (migrations, tasks) of the services using a database, by their pods' name: they connect past
+    any pooler."""
     services = {service.name: service for service in config.services}
-    return [migrations_name(name) for name in database.used_by if services[name].migrations is not None]
+    return [pod_name for name in database.used_by for pod_name in one_off_names(services[name])]
 
 
 def deploy_caches(config: stack_config.StackConfig, secrets: pulumi.Config, opts: pulumi.ResourceOptions) -> dict[str, Cache]:
@@ -240,6 +241,7 @@ def deploy(config: stack_config.StackConfig) -> None:
                 callees=[Peer(callee, ports[callee]) for callee in service.calls],
                 spread_strictly=config.environment is stack_config.Environment.PROD,
                 migrations_image=config.pulled(service.migrations.image) if service.migrations and service.migrations.image else None,
+                task_images={task.name: config.pulled(task.image) for task in service.tasks if task.image},
                 migrations_env={key: value for database in used for key, value in database.migration_env().items()},
                 migrations_secret_refs=[ref for database in used for ref in database.migration_secret_refs()],
                 connection_secrets={database.cluster_name: database.connection_secret() for database in used},
@@ -271,7 +273,7 @@ def deploy(config: stack_config.StackConfig) -> None:
     # Where each database is and which Secret holds its credentials; never the credentials themselves.
     pulumi.export("databases", {name: {"host": db.host, "secret": db.secret_name} for name, db in databases.items()})
     pulumi.export("caches", {name: {"host": cache.host, "port": cache.port, "secret": cache.secret_name} for name, cache in caches.items()})
-    pulumi.export("services", {name: app.url for name, app in services.items()})
+    pulumi.export("services", {name: app.url for name, app in services.items() if app.url})
 
 
 deploy(read_config())

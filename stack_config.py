@@ -20,7 +20,7 @@ from typing import Any, Callable, Iterable, Optional
 from pydantic import Field, ValidationError, field_validator, model_validator
 
 from components.addons_config import AddonsConfig
-from components.app_service_config import ServiceConfig, egress_problems
+from components.app_service_config import ServiceConfig, calls_problems, egress_problems, kinds_by_name
 from components.autoscaling_config import KedaSettings, scaling_problems
 from components.backup_bucket_config import BackupsConfig
 from components.cache_config import DEFAULT_EXPORTER_IMAGE, DEFAULT_VALKEY_IMAGE, CacheConfig, cache_problems, cache_secret_keys
@@ -30,6 +30,7 @@ from components.config_base import (
     DIGEST,
     DNS_LABEL,
     PATTERN_WORDS,
+    MISPLACED_KEY,
     CamelModel,
     image_tag,
     rfc3339_from_go_time,
@@ -42,7 +43,6 @@ from components.database_cluster_config import (
     CnpgSettings,
     DatabaseConfig,
     postgres_parameter_problems,
-    pooler_name,
 )
 from components.ingress_config import ACME_PRODUCTION_EXAMPLE, IngressConfig
 from components.monitoring_config import MonitoringConfig, alerting_secret_keys
@@ -150,6 +150,8 @@ class StackConfig(CamelModel):
             unknown = sorted(set(service.calls) - set(names))
             if unknown:
                 problems.append(f"services[{index}].calls: service '{service.name}' calls {unknown}, which no service in this stack is named")
+            if not service.is_web:
+                continue  # the replica minimums keep requests served; a worker's backlog waits, a cron job has none
             if service.min_replicas < minimum:
                 field = "autoscaling.minReplicas" if service.autoscaling else "replicas"
                 problems.append(
@@ -312,9 +314,12 @@ def _describe_all(error: dict[str, Any], project: str, stack: str) -> list[str]:
 def _describe(error: dict[str, Any], project: str, stack: str) -> str:
     path = _key_path(error["loc"])
     where = f"{project}:{path}" if path else f"{project}:<config>"
+    path_flag = " --path" if ("." in path or "[" in path) else ""
     if error["type"] == "missing":
-        path_flag = " --path" if ("." in path or "[" in path) else ""
-        return f"{where}: missing. Set it with `pulumi config set --stack {stack}{path_flag} '{path}' <value>`"
+        reason = "" if error["msg"] == "Field required" else f" ({error['msg']})"
+        return f"{where}: missing{reason}. Set it with `pulumi config set --stack {stack}{path_flag} '{path}' <value>`"
+    if error["type"] == MISPLACED_KEY:
+        return f"{where}: {error['msg']}. Fix: `pulumi config rm --stack {stack}{path_flag} '{path}'`"
     if error["type"] == "extra_forbidden":
         return f"{where}: unknown key; remove it or fix its spelling (README, 'Stack config', lists the keys)"
     value = error.get("input")
@@ -407,7 +412,9 @@ def _prod_image_problems(raw: dict[str, Any], project: str, stack: str) -> list[
     for index, service in enumerate(raw.get("services") if isinstance(raw.get("services"), list) else []):
         service = service if isinstance(service, dict) else {}
         migrations = service.get("migrations") if isinstance(service.get("migrations"), dict) else {}
-        for path, image in ((f"services[{index}].image", service.get("image")), (f"services[{index}].migrations.image", migrations.get("image"))):
+        tasks = [task if isinstance(task, dict) else {} for task in service.get("tasks")] if isinstance(service.get("tasks"), list) else []
+        tasks_images = [(f"services[{index}].tasks[{j}].image", task.get("image")) for j, task in enumerate(tasks)]
+        for path, image in ((f"services[{index}].image", service.get("image")), (f"services[{index}].migrations.image", migrations.get("image")), *tasks_images):
             if isinstance(image, str) and image_tag(image) not in (None, "latest"):
                 images.append((path, image, image.rsplit(":", 1)[0]))
     for index, database in enumerate(raw.get("databases") if isinstance(raw.get("databases"), list) else []):
@@ -602,6 +609,11 @@ def _edge_problems(raw: dict[str, Any], project: str, stack: str) -> list[str]:
                     f"{project}:ingress.hosts[{i}].routes[{j}].service: '{service}' is not a service of this stack; "
                     f"route to one of {names}"
                 )
+            elif isinstance(service, str) and kinds_by_name(raw).get(service, "web") != "web":
+                problems.append(
+                    f"{project}:ingress.hosts[{i}].routes[{j}].service: '{service}' is a {kinds_by_name(raw)[service]}, "
+                    "which serves no requests (no port, no Service); route to a web service or remove the route"
+                )
     issuer = ingress.get("issuer") if isinstance(ingress.get("issuer"), dict) else {}
     if environment == Environment.PROD.value and issuer:
         if issuer.get("kind") == "selfSigned":
@@ -681,6 +693,7 @@ def load(
     problems += _object_name_problems(raw, project)
     problems += egress_problems(raw, project, stack)
     problems += cache_problems(raw, project, stack)
+    problems += calls_problems(raw, project, stack)
     problems += _plaintext_secret_problems(raw, project, stack)
     problems += _unquoted_time_problems(raw, project, stack)
     problems += [f"{project}:{_key_path(where)}: {why}" for where, why in postgres_parameter_problems(raw.get("databases"))]
