@@ -6,8 +6,10 @@ texts that replace a key's value outright (broken JSON and the like).
 
 Valid configs start from a shipped stack file (its environment, cluster target, registry, defaults, cnpg,
 backups, add-ons and secret keys) and vary what a user varies: the namespace, the quota, 1-4 services (names,
-images, ports, replicas or autoscaling (HPA targets and behavior, or KEDA with its triggers, fallback and scale
-to zero), a VPA, resources, env, secretEnv, health paths, calls, metrics, user ids),
+kinds (web, worker probed by a command or on a health port, cron with a schedule built field by field or a macro,
+a time zone, concurrency, deadlines, retries, history), command/args, one-off tasks, images, ports, replicas or
+autoscaling (HPA targets and behavior, or KEDA with its triggers, fallback and scale to zero), a VPA, resources,
+env, secretEnv, health paths, calls (to web services), metrics, user ids),
 0-2 databases (names, instances, storage, resources, parameters, users, env prefixes, backups, pinned images, poolers, a restore of one from the other), 1-3 public hosts
 and their routes (gateway or ingress mode, a shared Gateway, HSTS, timeouts, annotations), team access grants, a render directory instead of a cluster, the
 API server CIDRs and ports, backup retention/compression/encryption, the Pod Security version, and monitoring
@@ -34,9 +36,9 @@ from typing import Any
 from hypothesis import strategies as st
 
 import stack_config
+from components.cache_config import CACHE_ENV_SUFFIXES, DEFAULT_EXPORTER_IMAGE, DEFAULT_VALKEY_IMAGE, MAXMEMORY_POLICIES
 from components import capacity_config
 from components.autoscaling_config import quantity
-from components.cache_config import CACHE_ENV_SUFFIXES, DEFAULT_EXPORTER_IMAGE, DEFAULT_VALKEY_IMAGE, MAXMEMORY_POLICIES
 from tools import engine
 
 PROJECT = "platform"
@@ -300,17 +302,74 @@ def fit_capacity(draw, values: dict[str, Any]) -> None:
 # --- services and databases -----------------------------------------------------------------------------------
 
 
+def _cron_field(low: int, high: int, names: tuple[str, ...] = ()) -> st.SearchStrategy[str]:
+    number = st.integers(low, high).map(str)
+    named = st.sampled_from(names) if names else number
+    single = st.one_of(number, named)
+    ranged = st.tuples(st.integers(low, high), st.integers(low, high)).map(lambda pair: f"{min(pair)}-{max(pair)}")
+    stepped = st.tuples(st.sampled_from(["*", str(low)]), st.integers(1, high - low + 1)).map(lambda pair: f"{pair[0]}/{pair[1]}")
+    part = st.one_of(single, ranged, stepped)
+    return st.one_of(st.just("*"), part, st.lists(part, min_size=2, max_size=3).map(",".join))
+
+
+cron_schedule_text = st.one_of(
+    st.sampled_from(["@hourly", "@daily", "@midnight", "@weekly", "@monthly", "@yearly", "@annually"]),
+    st.tuples(
+        _cron_field(0, 59),
+        _cron_field(0, 23),
+        _cron_field(1, 28),  # every month has these days: a schedule that never runs is refused
+        _cron_field(1, 12, ("JAN", "mar", "Jun", "DEC")),
+        _cron_field(0, 6, ("SUN", "mon", "FRI")),
+    ).map(" ".join),
+)
+command_words = st.lists(st.from_regex(r"\A[A-Za-z0-9/=._-]{1,12}\Z"), min_size=1, max_size=3)
+arguments = st.lists(st.from_regex(r"\A[A-Za-z0-9 /=._:-]{0,12}\Z"), max_size=4)
+
+
 @st.composite
-def service(draw, stack: str, name: str, others: list[str], template: dict[str, Any], reserved_env: set[str], secret_values: dict[str, str], env_values) -> dict[str, Any]:
+def cron_settings(draw) -> dict[str, Any]:
+    result: dict[str, Any] = {"schedule": draw(cron_schedule_text)}
+    optional = {
+        "timeZone": st.sampled_from(["Etc/UTC", "Europe/Dublin", "America/New_York", "Asia/Kolkata"]),
+        "concurrencyPolicy": st.sampled_from(["Forbid", "Replace"]),
+        "startingDeadlineSeconds": st.integers(10, 86400),
+        "activeDeadlineSeconds": st.integers(30, 86400),
+        "backoffLimit": st.integers(0, 10),
+        "successfulJobsHistoryLimit": st.integers(0, 10),
+        "failedJobsHistoryLimit": st.integers(1, 10),
+    }
+    result.update(draw(st.fixed_dictionaries({}, optional=optional)))
+    return result
+
+
+one_off_job = st.fixed_dictionaries(
+    {"command": command_words}, optional={"args": arguments, "timeoutSeconds": st.integers(30, 3600)}
+)
+
+
+@st.composite
+def service(draw, stack: str, name: str, others: list[str], template: dict[str, Any], reserved_env: set[str], secret_values: dict[str, str], env_values, kind: str = "web") -> dict[str, Any]:
+    """One service of `kind`; `others` are the web services it may call."""
     minimum = MIN_REPLICAS[stack]
     result: dict[str, Any] = {
         "name": name,
         "image": draw(digest_image if stack == "prod" else image),  # prod pins by digest
-        "port": draw(st.integers(1024, 65535)),
         "resources": draw(resources()),
     }
+    if kind == "web":
+        result["port"] = draw(st.integers(1024, 65535))
+    if kind != "web" or draw(st.integers(0, 3)) == 0:
+        result["kind"] = kind
+    if draw(st.booleans()):
+        result["command"] = draw(command_words)
+    if draw(st.booleans()):
+        result["args"] = draw(arguments)
+    if draw(st.integers(0, 3)) == 0:
+        result["tasks"] = [{"name": task, **draw(one_off_job)} for task in draw(st.lists(st.sampled_from(["backfill", "reindex", "seed"]), min_size=1, max_size=2, unique=True))]
     scaled: set[str] = set()  # cpu/memory the horizontal autoscaler scales on
-    if stack == "prod" or draw(st.booleans()):
+    if kind == "cron":
+        result.update(draw(cron_settings()))
+    elif stack == "prod" or draw(st.booleans()):
         low = draw(st.integers(minimum, minimum + 5))
         high = draw(st.integers(low, low + 20))
         result["autoscaling"] = {"minReplicas": low, "maxReplicas": high}
@@ -326,7 +385,7 @@ def service(draw, stack: str, name: str, others: list[str], template: dict[str, 
             result["autoscaling"]["behavior"] = draw(scaling_behavior)
     elif draw(st.booleans()) or minimum > 1:
         result["replicas"] = draw(st.integers(minimum, minimum + 4))
-    if draw(st.integers(0, 2)) == 0:
+    if kind != "cron" and draw(st.integers(0, 2)) == 0:
         result["vertical"] = draw(vertical_scaling(scaled))
     env = {key: value for key, value in draw(env_values).items() if key not in reserved_env}
     if env or draw(st.booleans()):
@@ -340,13 +399,16 @@ def service(draw, stack: str, name: str, others: list[str], template: dict[str, 
         secret_values[key] = f"{PLACEHOLDER}-{PROJECT}:{key}"
     if secret_env:
         result["secretEnv"] = secret_env
-    if draw(st.booleans()):
+    if kind == "web" and draw(st.booleans()):
         result["health"] = {"livenessPath": draw(http_path), "readinessPath": draw(http_path)}
+    elif kind == "worker":  # probed by a command, or over HTTP on a port of its own
+        by_port = st.fixed_dictionaries({"port": st.integers(1024, 65535)}, optional={"livenessPath": http_path})
+        result["health"] = draw(st.one_of(st.fixed_dictionaries({"command": command_words}), by_port))
     calls = draw(st.lists(st.sampled_from(others), unique=True, max_size=3)) if others else []
     if calls:
         result["calls"] = calls
-    if draw(st.booleans()):
-        metrics_port = draw(st.integers(1024, 65535).filter(lambda port: port != result["port"]))
+    if kind != "cron" and draw(st.booleans()):
+        metrics_port = draw(st.integers(1024, 65535).filter(lambda port: port != result.get("port")))
         result["metrics"] = {"port": metrics_port, "path": draw(http_path)}
     if draw(st.booleans()):
         result["runAsUser"] = draw(st.integers(1, 2**31 - 1))
@@ -515,9 +577,12 @@ def valid_case(draw, stacks=STACKS, env_values=safe_env, runbook_templates=None)
     injected = {f"{prefix}_{suffix}" for prefix in prefixes for suffix in stack_config.DATABASE_ENV_SUFFIXES}
     injected |= {f"{prefix}_{suffix}" for prefix in CACHE_PREFIXES for suffix in CACHE_ENV_SUFFIXES}
     secret_values: dict[str, str] = {}
+    # The first is a web service (the routes need one); the others of any kind. Only web services can be called.
+    kinds = ["web"] + [draw(st.sampled_from(["web", "worker", "cron"])) for _ in names[1:]]
+    web_names = [name for name, kind in zip(names, kinds) if kind == "web"]
     services = [
-        draw(service(stack, name, names, templates[index % len(templates)], injected, secret_values, env_values))
-        for index, name in enumerate(names)
+        draw(service(stack, name, web_names, templates[index % len(templates)], injected, secret_values, env_values, kind))
+        for index, (name, kind) in enumerate(zip(names, kinds))
     ]
     values["services"] = services
     for key, value in secret_values.items():
@@ -554,7 +619,7 @@ def valid_case(draw, stacks=STACKS, env_values=safe_env, runbook_templates=None)
         if draw(st.integers(0, 4)) == 0:
             values.pop("ingress")
         else:
-            values["ingress"] = draw(ingress(values["ingress"], names))
+            values["ingress"] = draw(ingress(values["ingress"], web_names))
 
     if draw(st.integers(0, 5)) == 0:  # GitOps: YAML to a folder instead of a cluster (with or without one)
         values["kubernetes"] = {**({} if draw(st.booleans()) else values["kubernetes"]), "renderDirectory": "build/rendered", "renderSecretsInPlaintext": True}
