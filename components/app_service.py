@@ -421,13 +421,7 @@ class AppService(pulumi.ComponentResource):
             k8s.policy.v1.PodDisruptionBudget(
                 f"{name}-pdb",
                 metadata=metadata(service.name),
-                # One pod at a time may be evicted: drains make progress, replicated services keep serving. A pod that
-                # never became ready (a crash loop) may always be evicted, or it would block a node's drain for good.
-                spec={
-                    "maxUnavailable": 1,
-                    "selector": {"matchLabels": selector},
-                    "unhealthyPodEvictionPolicy": "AlwaysAllow",
-                },
+                spec=hardening.one_at_a_time_disruption(selector),
                 opts=child,
             )
         k8s.networking.v1.NetworkPolicy(

@@ -452,12 +452,7 @@ class Cache(pulumi.ComponentResource):
             k8s.policy.v1.PodDisruptionBudget(
                 f"{name}-{suffix}-pdb",
                 metadata=metadata(workload_name, sentinel_labels if suffix == "sentinels" else labels),
-                spec={
-                    "maxUnavailable": 1,
-                    "selector": {"matchLabels": selector},
-                    # A pod that is not ready protects nothing: drains may evict it (else one stuck pod blocks them).
-                    "unhealthyPodEvictionPolicy": "AlwaysAllow",
-                },
+                spec=hardening.one_at_a_time_disruption(selector),
                 opts=child,
             )
         readiness.custom_resource(

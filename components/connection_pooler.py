@@ -120,8 +120,8 @@ class ConnectionPooler(pulumi.ComponentResource):
             k8s.policy.v1.PodDisruptionBudget(
                 f"{name}-pdb",
                 metadata=metadata(),
-                # One pooler pod at a time may be evicted: the others keep every connection path open.
-                spec={"maxUnavailable": 1, "selector": pooler_pods(args.cluster_name)},
+                # One pooler pod at a time: the others keep every connection path open.
+                spec=hardening.one_at_a_time_disruption(pooler_pods(args.cluster_name)["matchLabels"]),
                 opts=child,
             )
         readiness.custom_resource(

@@ -67,3 +67,9 @@ def standard_labels(name: str, component: str, part_of: str = "platform") -> dic
 def selector_labels(name: str) -> dict[str, str]:
     """The labels a workload's selector matches: immutable on a Deployment, so kept minimal."""
     return {"app.kubernetes.io/name": name}
+
+
+def one_at_a_time_disruption(match_labels: dict[str, str]) -> dict[str, Any]:
+    """A PodDisruptionBudget spec: one pod at a time may be evicted, so drains make progress while the rest keeps
+    serving; a pod that never became ready (a crash loop) may always be evicted, or it would block a drain for good."""
+    return {"maxUnavailable": 1, "selector": {"matchLabels": match_labels}, "unhealthyPodEvictionPolicy": "AlwaysAllow"}
