@@ -169,6 +169,10 @@ def refused_at_up(e2e, obj: dict[str, Any]) -> tuple[bool, str]:
 
 
 def denial(message: str) -> str:
-    """The API server's line relaying a webhook's refusal, from a CLI error text."""
-    lines = [line.strip().lstrip("* ") for line in message.splitlines() if "denied the request" in line]
-    return (lines or [message.strip()[-300:]])[0][:500]
+    """The API server's words relaying a webhook's refusal ("admission webhook ... denied the request: ..."), from a
+    CLI error text."""
+    for line in message.splitlines():
+        if "denied the request" in line:
+            start = line.find("admission webhook")
+            return line[max(start, 0):].strip().lstrip("* ")[:500]
+    return message.strip()[-300:]

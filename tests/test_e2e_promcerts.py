@@ -190,5 +190,5 @@ def test_webhooks_are_registered_by_url_with_the_ca_and_refusals_fail(tmp_path):
 
 
 def test_the_denial_line_is_found_in_the_clis_output():
-    message = "error: 1 error occurred:\n  * creating: admission webhook \"x\" denied the request: Rules are not valid: boom\nmore"
-    assert stacks.denial(message) == 'creating: admission webhook "x" denied the request: Rules are not valid: boom'
+    message = "+  kubernetes:x creating (0s) Retry #0; creation failed: admission webhook \"x\" denied the request: Rules are not valid: boom\nmore"
+    assert stacks.denial(message) == 'admission webhook "x" denied the request: Rules are not valid: boom'
