@@ -1,7 +1,7 @@
 """The platform program: one stack file in, one application platform out.
 
 Order matters and data only flows down: stack config -> (local add-ons) -> namespace baseline -> team access ->
-databases -> services -> ingress -> monitoring.
+databases and caches (backing services) -> services -> ingress -> monitoring.
 """
 
 import pulumi
