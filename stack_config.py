@@ -311,6 +311,12 @@ def _describe_all(error: dict[str, Any], project: str, stack: str) -> list[str]:
     return described
 
 
+def _shortened(value: Any, limit: int = 60) -> str:
+    """A value as a message shows it: whole when short, else its start (a pasted certificate is no help there)."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[: limit - 4]}...{text[-1] if isinstance(value, str) else ''}"
+
+
 def _describe(error: dict[str, Any], project: str, stack: str) -> str:
     path = _key_path(error["loc"])
     where = f"{project}:{path}" if path else f"{project}:<config>"
@@ -329,7 +335,7 @@ def _describe(error: dict[str, Any], project: str, stack: str) -> str:
     elif (isinstance(value, str) and secret_shape(value)) or (is_secret_name(name) and value not in (None, "")):
         shown = " (the value is not shown: it looks like a secret)"  # config errors end up in CI logs
     else:
-        shown = f" (got {value!r})"
+        shown = f" (got {_shortened(value)})"
     if error["type"] == "string_pattern_mismatch":
         words = PATTERN_WORDS.get(error["ctx"]["pattern"], "the form this setting takes (README, 'Stack config')")
         return f"{where}: not {words}{shown}"

@@ -87,3 +87,9 @@ def test_a_format_error_never_shows_a_regex():
     assert any(p.startswith("platform:services[0].name: not lower-case letters") for p in problems)
     assert any(p.startswith("platform:quota.requestsCpu: not a Kubernetes quantity") for p in problems)
     assert not [p for p in problems if "^" in p or "should match pattern" in p]
+
+
+def test_a_long_value_is_shortened_in_its_message():
+    problems = problems_for(lambda values, secret_keys: values["quota"].update(requestsCpu="x" * 500))
+    [problem] = [p for p in problems if p.startswith("platform:quota.requestsCpu:")]
+    assert "x" * 100 not in problem and problem.endswith("...')")
