@@ -42,7 +42,7 @@ import pulumi_random as random
 from components import hardening, readiness
 from components.app_service import SecretRef, topology_spread
 from components.autoscaling import RedisSource
-from components.cache_config import VALKEY_UID, CacheConfig, quantity_bytes
+from components.cache_config import EXPORTER_RESOURCES, SENTINEL_RESOURCES, VALKEY_UID, CacheConfig, quantity_bytes
 from components.config_base import PRIVATE_IPV4_RANGES
 from components.database_cluster import MetricsScraper
 
@@ -400,7 +400,7 @@ class Cache(pulumi.ComponentResource):
                 self._password_env("REDIS_PASSWORD"),
             ],
             "ports": [{"name": METRICS_PORT_NAME, "containerPort": EXPORTER_PORT, "protocol": "TCP"}],
-            "resources": {"requests": {"cpu": "10m", "memory": "32Mi"}, "limits": {"cpu": "100m", "memory": "64Mi"}},
+            "resources": EXPORTER_RESOURCES.model_dump(),
             "securityContext": hardening.container_security_context(),
             "readinessProbe": {"httpGet": {"path": "/health", "port": METRICS_PORT_NAME}, "periodSeconds": 10},
         }
@@ -428,7 +428,7 @@ class Cache(pulumi.ComponentResource):
                 cache.image,
                 ["valkey-server", f"{CONFIG_DIR}/sentinel.conf", "--sentinel"],
                 SENTINEL_PORT,
-                {"requests": {"cpu": "20m", "memory": "32Mi"}, "limits": {"cpu": "200m", "memory": "64Mi"}},
+                SENTINEL_RESOURCES.model_dump(),
                 [],
             )
             self._statefulset(

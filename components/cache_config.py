@@ -14,7 +14,12 @@ from pydantic import Field, field_validator, model_validator
 
 from components.autoscaling_config import quantity
 from components.database_cluster_config import DATABASE_ENV_SUFFIXES
-from components.config_base import CONFIG_KEY, DNS_1035_LABEL, QUANTITY, CamelModel, ContainerResources, image_tag, pinned_image
+from components.config_base import CONFIG_KEY, DNS_1035_LABEL, QUANTITY, CamelModel, ComputeAmounts, ContainerResources, image_tag, pinned_image
+
+# The containers components/cache.py runs beside Valkey, sized here so the quota check (components/capacity_config.py)
+# counts them: the metrics exporter in every data node's pod, and each Sentinel.
+EXPORTER_RESOURCES = ContainerResources(requests=ComputeAmounts(cpu="10m", memory="32Mi"), limits=ComputeAmounts(cpu="100m", memory="64Mi"))
+SENTINEL_RESOURCES = ContainerResources(requests=ComputeAmounts(cpu="20m", memory="32Mi"), limits=ComputeAmounts(cpu="200m", memory="64Mi"))
 
 # Valkey 8.1 (BSD-3-Clause; the Redis 7.2.4 fork): the engine a deployed cache runs. Moving the version changes the
 # StatefulSet's image, which restarts the data nodes one by one (README, "Caches": what the preview says about it).

@@ -4,8 +4,8 @@ The API server refuses a pod whose container asks for more than the LimitRange's
 limits; and the quota refuses any pod past its totals, which an autoscaler only reaches under load, when the pods are
 needed most. So every workload is counted at its maximum: autoscaling.maxReplicas (or replicas), one more pod while
 a rollout surges (maxSurge: 1) and the migration Job beside it, a VPA in initial/auto mode at its maxAllowed; the
-databases with all their instances and pooler pods. No Pulumi imports (stack_config.load calls `capacity_problems`
-with the validated config).
+databases with all their instances and pooler pods, the caches with their data nodes (and exporters) and Sentinels.
+No Pulumi imports (stack_config.load calls `capacity_problems` with the validated config).
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from typing import Any
 
 from components.autoscaling_config import RESOURCES, quantity, service_kind
 from components.config_base import ComputeAmounts, ContainerResources
+from components.cache_config import EXPORTER_RESOURCES, SENTINEL_RESOURCES
 from components.database_cluster_config import BACKUP_SIDECAR_RESOURCES
 
 # Rolling updates surge one pod over the replicas (components/app_service.py, maxSurge: 1).
@@ -107,6 +108,19 @@ def database_workloads(index: int, database: Any, backed_up: bool = False) -> li
     return workloads
 
 
+def cache_workloads(index: int, cache: Any) -> list[Workload]:
+    """A deployed cache's pods (an external one has none here): its data nodes, each with its exporter, and its Sentinels.
+    A StatefulSet replaces its pods one at a time, without a surge."""
+    if cache.external is not None:
+        return []
+    where = f"caches[{index}]"
+    label = f"{where}.replicas ('{cache.name}', {cache.data_nodes} data node(s), each with its exporter)"
+    workloads = [Workload(label, f"{where}.resources", cache.data_nodes, _together(cache.resources, EXPORTER_RESOURCES))]
+    if cache.failover is not None:
+        workloads.append(Workload(f"{where}.failover.sentinels ('{cache.name}')", f"{where}.failover", cache.failover.sentinels, SENTINEL_RESOURCES))
+    return workloads
+
+
 def workloads_of(config: Any) -> list[Workload]:
     workloads = [workload for index, service in enumerate(config.services) for workload in service_workloads(index, service)]
     workloads += [
@@ -114,6 +128,7 @@ def workloads_of(config: Any) -> list[Workload]:
         for index, database in enumerate(config.databases)
         for workload in database_workloads(index, database, config.backs_up(database))
     ]
+    workloads += [workload for index, cache in enumerate(config.caches) for workload in cache_workloads(index, cache)]
     return workloads
 
 

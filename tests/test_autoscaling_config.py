@@ -189,3 +189,27 @@ def test_no_trigger_no_keda_peer():
     rendering = engine.render("local")
     peers = [peer for rule in _policy(rendering, "orders-database")["spec"]["ingress"] for peer in rule["from"]]
     assert not any(peer.get("podSelector") == {"matchLabels": {"app": "keda-operator"}} for peer in peers)
+
+
+def test_a_caches_data_nodes_with_their_exporters_and_its_sentinels_count_against_the_quota():
+    from components.capacity_config import workloads_of
+
+    values, secret_keys = stack_values("staging")
+    config = load(values, secret_keys, "staging")
+    [data, sentinels] = [w for w in workloads_of(config) if w.label.startswith("caches[0]")]
+    cache = config.caches[0]
+    assert data.pods == 1 + cache.replicas and sentinels.pods == cache.failover.sentinels
+    # Valkey's own requests plus the exporter's 10m/32Mi in each data node's pod.
+    assert data.resources.requests.cpu == f"{int(quantity_of(cache.resources.requests.cpu) * 1000) + 10}m"
+
+    def mutate(values, _):
+        values["quota"]["pods"] = 12  # web 3, api 6, analytics 5, the database 2, the pooler 2 alone are 18
+
+    problem = only(problems_for(mutate, "staging"), "quota.pods")
+    assert problem.startswith("platform:quota.pods: at their maxima the workloads run")
+
+
+def quantity_of(text):
+    from components.autoscaling_config import quantity
+
+    return quantity(text)
