@@ -488,8 +488,10 @@ def _unknown_key_problems(
             continue
         guess = difflib.get_close_matches(key, TOP_LEVEL_KEYS, n=1, cutoff=0.6)
         hint = f"did you mean '{project}:{guess[0]}'? Rename it, or remove it" if guess else "remove it"
+        # A key that is no path (`a b`, `:`) is named in the message, at the config as a whole.
+        where = full_key if _PLAIN_KEY.fullmatch(key) else f"{project}:<config>: the key {key!r}"
         problems.append(
-            f"{full_key}: unknown key, so the platform would ignore it; {hint}: {remove} (README, 'Stack config', "
+            f"{where}: unknown key, so the platform would ignore it; {hint}: {remove} (README, 'Stack config', "
             "lists the keys)"
         )
     return problems
