@@ -331,6 +331,12 @@ def scaling_problems(services: list[Any], environment: str, databases: list[Any]
                         f"it has no credentials to read; use one of {known or 'none'}, or add '{service.name}' to that "
                         "database's usedBy"
                     )
+        if vertical is not None and vertical.mode == "auto" and service_kind(service) == "cron":
+            problems.append(
+                f"{project}:{where}.vertical.mode: mode auto evicts pods to apply new requests, and a cron job's pod is "
+                f"a run: evicted, it fails and counts against backoffLimit. Let new runs start with the recommendation "
+                f"instead: {_fix_set(stack, f'{where}.vertical.mode', 'initial')}"
+            )
         if vertical is not None and vertical.applies and autoscaling is not None:
             both = sorted(set(vertical.controlled_resources) & autoscaling.scaled_resources)
             if both:

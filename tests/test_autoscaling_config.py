@@ -213,3 +213,17 @@ def quantity_of(text):
     from components.autoscaling_config import quantity
 
     return quantity(text)
+
+
+def test_a_cron_jobs_vpa_may_set_requests_at_creation_but_not_evict_a_run():
+    def report(values):
+        return next(service for service in values["services"] if service["name"] == "report")
+
+    def mutate(values, _):
+        report(values)["vertical"] = {"mode": "auto", "maxAllowed": {"cpu": "1", "memory": "1Gi"}}
+
+    problem = only(problems_for(mutate, "prod"), "vertical.mode")
+    assert "a cron job's pod is a run" in problem and "vertical.mode' initial`" in problem
+    values, secret_keys = stack_values("prod")
+    report(values)["vertical"] = {"mode": "initial", "maxAllowed": {"cpu": "1", "memory": "1Gi"}}
+    assert next(s for s in load(values, secret_keys, "prod").services if s.name == "report").vertical.mode == "initial"
