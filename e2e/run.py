@@ -372,10 +372,11 @@ def pods_admitted(plane: controlplane.ControlPlane, namespace: str, run: StackRu
     if refused:
         raise AssertionError("pods refused: " + "; ".join(refused))
     expected = sum(desired_replicas(kube, namespace).values())
-    # The Deployments' pods: database instance pods (CloudNativePG's own) are checked by e2e/operators.py.
+    # The Deployments' and StatefulSets' (a cache's) pods: database instance pods (CloudNativePG's own) are checked by
+    # e2e/operators.py.
     running = [
         p for p in kube.list("v1", "Pod", namespace)
-        if p.get("status", {}).get("phase") == "Running" and any(o["kind"] == "ReplicaSet" for o in p["metadata"].get("ownerReferences", []))
+        if p.get("status", {}).get("phase") == "Running" and any(o["kind"] in ("ReplicaSet", "StatefulSet") for o in p["metadata"].get("ownerReferences", []))
     ]  # fmt: skip
     if len(running) != expected:
         raise AssertionError(f"{len(running)} pods running in {namespace}, {expected} asked for")

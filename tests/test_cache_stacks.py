@@ -173,3 +173,34 @@ def test_e2e_binds_a_volume_for_every_cache_claim_and_waits_for_the_cache_pods(r
 
     desired = desired_replicas(Kube(), "platform")
     assert desired["cache"] == 3 and desired["cache-sentinel"] == 3
+
+
+def test_e2e_counts_the_cache_pods_the_statefulset_controller_runs(rendered):
+    """podsAdmitted on the local stack as the API server would list it once every pod runs: web's and api's pods
+    through their ReplicaSets, the cache's through its StatefulSet."""
+    from types import SimpleNamespace
+
+    from e2e.run import pods_admitted
+
+    workloads = [o for o in rendered["local"].kubernetes_objects() if o["kind"] in ("Deployment", "StatefulSet")]
+    assert sorted(w["metadata"]["name"] for w in workloads) == ["api", "cache", "web"]
+    pods = []
+    for workload in workloads:
+        name, replicas = workload["metadata"]["name"], int(workload["spec"].get("replicas", 1))
+        workload["status"] = {"readyReplicas": replicas}
+        owner = {"kind": "StatefulSet", "name": name} if workload["kind"] == "StatefulSet" else {"kind": "ReplicaSet", "name": f"{name}-5d8f9c7b6"}
+        pods += [{"metadata": {"name": f"{name}-{i}", "ownerReferences": [owner]}, "status": {"phase": "Running"}} for i in range(replicas)]
+
+    class Kube:
+        def list(self, api_version, kind, namespace):
+            if kind == "Pod":
+                return pods
+            return [w for w in workloads if w["kind"] == kind]
+
+    notes = []
+    run = SimpleNamespace(note=notes.append)
+    assert pods_admitted(SimpleNamespace(kube=Kube()), "platform", run) == 3
+    assert notes == []
+    pods.pop()  # the cache's pod never ran (refused by Pod Security Admission, say)
+    with pytest.raises(AssertionError):
+        pods_admitted(SimpleNamespace(kube=Kube()), "platform", run)
