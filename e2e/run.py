@@ -371,16 +371,22 @@ def pods_admitted(plane: controlplane.ControlPlane, namespace: str, run: StackRu
                 refused.append(f"{rs['metadata']['name']}: {condition.get('message', '')}")
     if refused:
         raise AssertionError("pods refused: " + "; ".join(refused))
-    expected = sum(desired_replicas(kube, namespace).values())
-    # The Deployments' and StatefulSets' (a cache's) pods: database instance pods (CloudNativePG's own) are checked by
-    # e2e/operators.py.
-    running = [
-        p for p in kube.list("v1", "Pod", namespace)
-        if p.get("status", {}).get("phase") == "Running" and any(o["kind"] in ("ReplicaSet", "StatefulSet") for o in p["metadata"].get("ownerReferences", []))
-    ]  # fmt: skip
-    if len(running) != expected:
-        raise AssertionError(f"{len(running)} pods running in {namespace}, {expected} asked for")
-    return len(running)
+    desired = desired_replicas(kube, namespace)
+    # Each Deployment's Running pods (through its ReplicaSets): the database's instance pods are CloudNativePG's own
+    # and checked by e2e/operators.py, a StatefulSet's by its own status.
+    running = dict.fromkeys(desired, 0)
+    for pod in kube.list("v1", "Pod", namespace):
+        if pod.get("status", {}).get("phase") != "Running" or pod["metadata"].get("deletionTimestamp"):
+            continue
+        for owner in pod["metadata"].get("ownerReferences", []):
+            deployment = owner["name"].rsplit("-", 1)[0]
+            if owner["kind"] == "ReplicaSet" and deployment in running:
+                running[deployment] += 1
+            elif owner["kind"] == "StatefulSet" and owner["name"] in running:  # a cache's data nodes and Sentinels
+                running[owner["name"]] += 1
+    if running != desired:
+        raise AssertionError(f"pods running per Deployment in {namespace}: {running}, asked for {desired}")
+    return sum(running.values())
 
 
 def objects_present(plane: controlplane.ControlPlane, offline_dir: Path) -> dict[str, bool]:

@@ -273,3 +273,27 @@ def test_the_pooler_deployment_is_compared_with_the_pod_the_pack_judges():
     differences = operators.pooler_model_differences(FakeKube({"Deployment": [real]}), "p", pooler)
     assert [d.split(":")[0] for d in differences] == ["pod securityContext", "bootstrap-controller.resources"]
     assert operators.pooler_model_differences(FakeKube({}), "p", pooler) == ["no Deployment orders-pooler-rw"]
+
+
+def test_pods_admitted_counts_each_deployments_running_pods_not_the_operators():
+    from types import SimpleNamespace
+
+    def deployment(name: str, replicas: int) -> dict:
+        return {"metadata": {"name": name}, "spec": {"replicas": replicas}, "status": {"readyReplicas": replicas}}
+
+    def rs_pod(name: str, replica_set: str, phase: str = "Running") -> dict:
+        return {"metadata": {"name": name, "ownerReferences": [{"kind": "ReplicaSet", "name": replica_set}]}, "status": {"phase": phase}}
+
+    instance = {"metadata": {"name": "orders-1", "ownerReferences": [{"kind": "Cluster", "name": "orders"}]}, "status": {"phase": "Running"}}
+    pods = [rs_pod("web-5d9f-a", "web-5d9f"), rs_pod("api-7c4b-a", "api-7c4b"), rs_pod("api-7c4b-b", "api-7c4b"), instance]
+    kube = FakeKube({"Deployment": [deployment("web", 1), deployment("api", 2)], "Pod": pods})
+    plane, notes = SimpleNamespace(kube=kube), SimpleNamespace(note=lambda text: None)
+    assert run.pods_admitted(plane, "platform", notes) == 3
+
+    kube.objects["Pod"] = pods[:2] + [rs_pod("api-7c4b-b", "api-7c4b", phase="Pending")]
+    try:
+        run.pods_admitted(plane, "platform", notes)
+    except AssertionError as error:
+        assert str(error) == "pods running per Deployment in platform: {'web': 1, 'api': 1}, asked for {'web': 1, 'api': 2}"
+    else:
+        raise AssertionError("a Deployment short of a running pod passed")
