@@ -4,9 +4,9 @@
 - worker: a Deployment no Service selects (probed by a command or on a health port), a PDB when replicated;
 - cron: a CronJob whose runs are bounded (deadline, retries, history).
 
-Every kind owns its ServiceAccount, NetworkPolicy, ConfigMap (plain settings), Secret (secret settings) and, with
-`migrations`, the Job that migrates before a rollout. Hardening comes from components.hardening; a caller cannot
-switch it off through these args.
+Every kind owns its ServiceAccount, NetworkPolicy, ConfigMap (plain settings), Secret (secret settings, when it has
+any) and, with `migrations`, the Job that migrates before a rollout. Hardening comes from components.hardening; a
+caller cannot switch it off through these args.
 """
 
 from __future__ import annotations
@@ -294,13 +294,17 @@ class AppService(pulumi.ComponentResource):
             opts=child,
         )
         secret_name = f"{service.name}-secrets"
-        secret = k8s.core.v1.Secret(
-            f"{name}-secrets",
-            metadata=metadata(secret_name),
-            type="Opaque",
-            string_data={env_name: pulumi.Output.secret(value) for env_name, value in args.secret_values.items()},
-            opts=child,
-        )
+        # Only with secret settings: the API server drops an empty stringData, so an empty Secret would differ from
+        # its state on every refresh and be replaced on every `pulumi up` (make e2e showed it).
+        secrets = [
+            k8s.core.v1.Secret(
+                f"{name}-secrets",
+                metadata=metadata(secret_name),
+                type="Opaque",
+                string_data={env_name: pulumi.Output.secret(value) for env_name, value in args.secret_values.items()},
+                opts=child,
+            )
+        ] if args.secret_values else []  # fmt: skip
 
         checksum_key = random.RandomPassword(f"{name}-checksum-key", length=32, special=False, opts=child)
 
@@ -350,7 +354,7 @@ class AppService(pulumi.ComponentResource):
             "spec": {**pod_runtime, "containers": [container]},
         }
 
-        prerequisites = [service_account, config_map, secret]
+        prerequisites = [service_account, config_map, *secrets]
         # A failed migration fails `pulumi up` here, before any pod of the new version starts.
         migrated = [
             self._one_off_job(name, args, job, MIGRATIONS, self._pulled(args, MIGRATIONS, job), runtime, pod_runtime, prerequisites)

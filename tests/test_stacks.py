@@ -26,11 +26,11 @@ INGRESS = {"local": 5 + 2 + 3, "staging": 5 + 2 + 2, "prod": 5 + 2}
 # Monitoring: its component, one PrometheusRule, and per service a dashboard ConfigMap (2 services), a
 # ServiceMonitor and a metrics NetworkPolicy per service with metrics (both).
 MONITORING = 1 + 1 + 2 * 1 + 2 * 2
-# staging and prod host an analytics worker (its component, ServiceAccount, ConfigMap, Secret, Deployment, PDB (2
-# replicas or more), NetworkPolicy and checksum key: 8, no Service) and a nightly report cron job (component,
-# ServiceAccount, ConfigMap, Secret, CronJob, NetworkPolicy, checksum key: 7), and monitoring a dashboard for the
-# worker (1; a cron job has none) and for its metrics a PodMonitor and its NetworkPolicy (2).
-WORKLOADS = {"local": 0, "staging": 8 + 7 + 1 + 2, "prod": 8 + 7 + 1 + 2}
+# staging and prod host an analytics worker (its component, ServiceAccount, ConfigMap, Deployment, PDB (2 replicas or
+# more), NetworkPolicy and checksum key: 7; no Service, and no Secret: it has no secret settings) and a nightly report
+# cron job (component, ServiceAccount, ConfigMap, CronJob, NetworkPolicy, checksum key: 6), and monitoring a dashboard
+# for the worker (1; a cron job has none) and for its metrics a PodMonitor and its NetworkPolicy (2).
+WORKLOADS = {"local": 0, "staging": 7 + 6 + 1 + 2, "prod": 7 + 6 + 1 + 2}
 # Local add-ons: the component, seven Helm releases (KEDA and the VPA among them), the GatewayClass, and for Grafana
 # the monitoring Namespace, a generated admin password and the Secret holding it.
 ADDONS = {"local": 1 + 7 + 1 + 3, "staging": 0, "prod": 0}
