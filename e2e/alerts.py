@@ -73,7 +73,8 @@ def _broken_template(groups: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def check(promtool: Path, objects_by_stack: dict[str, list[dict[str, Any]]], work: Path) -> dict[str, Any]:
     """Runs the checks; returns the report's keys (`promtool`, `alertRulesTested`, `alertsFireAsDesigned`) and notes."""
     work.mkdir(parents=True, exist_ok=True)
-    version = _promtool(promtool, "--version", cwd=work).stdout.splitlines()[0]
+    banner = _promtool(promtool, "--version", cwd=work).stdout.splitlines()[0]  # "promtool, version 3.16.0 (branch: ..."
+    version = banner.split("version ", 1)[-1].split()[0]
     notes: list[str] = []
     tested = checks = 0
     ok = True
