@@ -3,8 +3,9 @@
 The API server refuses a pod whose container asks for more than the LimitRange's max, or whose requests exceed its
 limits; and the quota refuses any pod past its totals, which an autoscaler only reaches under load, when the pods are
 needed most. So every workload is counted at its maximum: autoscaling.maxReplicas (or replicas), one more pod while
-a rollout surges (maxSurge: 1) and the migration Job beside it, a VPA in initial/auto mode at its maxAllowed; the
-databases with all their instances and pooler pods, the caches with their data nodes (and exporters) and Sentinels.
+a rollout surges (maxSurge: 1) and the migration Job beside it, the one-off tasks' Jobs, a VPA in initial/auto mode
+at its maxAllowed; the databases with all their instances and pooler pods, the caches with their data nodes (and
+exporters) and Sentinels.
 No Pulumi imports (stack_config.load calls `capacity_problems` with the validated config).
 """
 
@@ -80,6 +81,9 @@ def service_workloads(index: int, service: Any) -> list[Workload]:
     workloads = [Workload(f"{key} ('{service.name}', + {ROLLOUT_SURGE_PODS} while rolling out)", f"{where}.resources", count + ROLLOUT_SURGE_PODS, resources)]
     if getattr(service, "migrations", None) is not None:
         workloads.append(Workload(f"{where}.migrations ('{service.name}')", f"{where}.resources", 1, service.resources))
+    tasks = getattr(service, "tasks", [])
+    if tasks:  # one-off Jobs started together after the rollout, one pod each (with the service's resources)
+        workloads.append(Workload(f"{where}.tasks ('{service.name}', {len(tasks)} at once)", f"{where}.resources", len(tasks), service.resources))
     return workloads
 
 

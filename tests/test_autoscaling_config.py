@@ -227,3 +227,12 @@ def test_a_cron_jobs_vpa_may_set_requests_at_creation_but_not_evict_a_run():
     values, secret_keys = stack_values("prod")
     report(values)["vertical"] = {"mode": "initial", "maxAllowed": {"cpu": "1", "memory": "1Gi"}}
     assert next(s for s in load(values, secret_keys, "prod").services if s.name == "report").vertical.mode == "initial"
+
+
+def test_one_off_tasks_run_together_and_count_against_the_quota():
+    from components.capacity_config import workloads_of
+
+    values, secret_keys = stack_values("staging")
+    api(values)["tasks"] = [{"name": "warm-cache", "command": ["/app/warm"]}, {"name": "reindex", "command": ["/app/reindex"]}]
+    [tasks] = [w for w in workloads_of(load(values, secret_keys, "staging")) if ".tasks" in w.label]
+    assert tasks.pods == 2 and tasks.label.startswith("services[1].tasks ('api', 2 at once)")
