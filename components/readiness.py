@@ -20,6 +20,7 @@ import pulumi_kubernetes as k8s
 
 WAIT_FOR_ANNOTATION = "pulumi.com/waitFor"
 TIMEOUT_ANNOTATION = "pulumi.com/timeoutSeconds"
+DELETION_ANNOTATION = "pulumi.com/deletionPropagationPolicy"
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,9 @@ class Readiness:
     wait_for: Optional[Callable[[dict[str, Any]], list[str]]] = None
     timeout_seconds: int = 0
     not_awaited: str = ""  # why `pulumi up` does not wait for this kind
+    # How `pulumi destroy` deletes it: "" is the provider's default (Foreground: gone once its dependents are),
+    # "background" when its operator recreates the dependents while it is being deleted (the wait would never end).
+    deletion: str = ""
 
     def rules(self, spec: dict[str, Any]) -> list[str]:
         return self.wait_for(spec) if self.wait_for is not None else []
@@ -56,7 +60,9 @@ CONTRACTS: dict[tuple[str, str], Readiness] = {
     # CloudNativePG sets Ready=True once every instance runs and the primary accepts connections; a Cluster
     # restored from a backup replays its WAL first, hence the long timeout.
     ("postgresql.cnpg.io/v1", "Cluster"): Readiness(_condition("Ready"), 1800),
-    ("postgresql.cnpg.io/v1", "Pooler"): Readiness(_pooler_rules, 600),
+    # CloudNativePG keeps reconciling a Pooler that is being deleted and recreates the Deployment the garbage
+    # collector removes, so a foreground delete never ends (found by `make e2e`: `pulumi destroy` timed out on it).
+    ("postgresql.cnpg.io/v1", "Pooler"): Readiness(_pooler_rules, 600, deletion="background"),
     ("postgresql.cnpg.io/v1", "ScheduledBackup"): Readiness(
         not_awaited="a schedule has no ready state (its status only records the last and next run); the backups it "
         "makes are Backup objects the operator creates later, watched by the Cluster's `lastSuccessfulBackup` and "
@@ -109,15 +115,14 @@ def contract(api_version: str, kind: str) -> Readiness:
 
 
 def annotations(api_version: str, kind: str, spec: dict[str, Any]) -> dict[str, str]:
-    """The provider annotations for one object: none for a kind that is not awaited."""
+    """The provider annotations for one object: its wait (none for a kind that is not awaited) and deletion policy."""
     entry = contract(api_version, kind)
     rules = entry.rules(spec)
-    if not rules:
-        return {}
-    return {
-        WAIT_FOR_ANNOTATION: rules[0] if len(rules) == 1 else json.dumps(rules),
-        TIMEOUT_ANNOTATION: str(entry.timeout_seconds),
-    }
+    result = {DELETION_ANNOTATION: entry.deletion} if entry.deletion else {}
+    if rules:
+        result[WAIT_FOR_ANNOTATION] = rules[0] if len(rules) == 1 else json.dumps(rules)
+        result[TIMEOUT_ANNOTATION] = str(entry.timeout_seconds)
+    return result
 
 
 def custom_resource(

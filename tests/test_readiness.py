@@ -126,9 +126,16 @@ def test_every_rendered_custom_resource_carries_its_contract(stack_rendering):
         entry = readiness.contract(api_version, kind)  # raises for a kind without an entry
         annotations = obj["metadata"].get("annotations", {})
         expected = readiness.annotations(api_version, kind, obj["spec"])
-        assert {k: annotations.get(k) for k in (readiness.WAIT_FOR_ANNOTATION, readiness.TIMEOUT_ANNOTATION)} == {
-            readiness.WAIT_FOR_ANNOTATION: expected.get(readiness.WAIT_FOR_ANNOTATION),
-            readiness.TIMEOUT_ANNOTATION: expected.get(readiness.TIMEOUT_ANNOTATION),
-        }, f"{kind} {obj['metadata']['name']}"
+        keys = (readiness.WAIT_FOR_ANNOTATION, readiness.TIMEOUT_ANNOTATION, readiness.DELETION_ANNOTATION)
+        assert {k: annotations.get(k) for k in keys} == {k: expected.get(k) for k in keys}, f"{kind} {obj['metadata']['name']}"
         assert entry.wait_for is None or expected
     assert {"Cluster", "Certificate"} <= kinds
+
+
+def test_the_pooler_is_deleted_in_the_background_and_nothing_else_changes_the_providers_default():
+    """CloudNativePG recreates a deleting Pooler's Deployment, so a foreground delete never ends (make e2e found it)."""
+    pooler = readiness.annotations("postgresql.cnpg.io/v1", "Pooler", {"instances": 2})
+    assert pooler[readiness.DELETION_ANNOTATION] == "background"
+    # The values pulumi-kubernetes 4.25 reads (metadata.DeletionPropagation); anything else means its default.
+    assert {entry.deletion for entry in readiness.CONTRACTS.values()} <= {"", "background", "orphan"}
+    assert readiness.DELETION_ANNOTATION not in readiness.annotations("postgresql.cnpg.io/v1", "Cluster", {})
