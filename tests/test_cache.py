@@ -328,3 +328,12 @@ def test_users_read_the_connection_by_reference_and_a_new_password_rolls_exactly
     assert checksum(before, "api") != checksum(after, "api")
     assert checksum(before, "web") == checksum(after, "web")
     assert checksum(before, "api") == checksum(render_users("first-password-value"), "api")
+
+
+def test_no_env_value_is_empty_so_the_api_server_keeps_what_we_render(failover_cache, single_cache):
+    """The API server drops `value: ""` (make e2e found the single node's empty SENTINELS in the comparison)."""
+    for resources in (failover_cache, single_cache):
+        for workload in by_kind(resources, "StatefulSet"):
+            spec = pod_spec(workload)
+            for container in spec["containers"] + spec["initContainers"]:
+                assert all(variable.get("value") != "" for variable in container.get("env", [])), container["name"]

@@ -111,7 +111,8 @@ class Servers:
                 (auth / name).write_text(self.rendered.files[name])
         workload = "sessions-sentinel" if role == "sentinel" else "sessions"
         env = self.rendered.init_env[workload]
-        assert set(env) >= {"ANNOUNCE_HOST", "PORT", "INITIAL_PRIMARY_HOST", "INITIAL_PRIMARY_PORT", "SENTINELS"}
+        assert set(env) >= {"ANNOUNCE_HOST", "PORT", "INITIAL_PRIMARY_HOST", "INITIAL_PRIMARY_PORT"}
+        assert ("SENTINELS" in env) == ("sentinel.conf" in self.rendered.files)  # only with failover
         env = {
             **{key: value for key, value in env.items() if value is not None},
             "ANNOUNCE_HOST": "127.0.0.1",
