@@ -256,15 +256,20 @@ def test_with_a_pooler_only_the_pooler_reaches_the_database(rendered, stack):
     assert can_reach(policies, pooler, "10.0.0.1", 443) or can_reach(policies, pooler, "10.96.0.1", 443)  # the API server
 
 
-def test_the_pack_judges_the_pooler_template_like_any_pod(pooled):
+def test_the_pack_judges_the_pod_cloudnativepg_builds_from_the_pooler(pooled):
+    """Not the template as written (policies/operator_pods.py): the operator replaces its securityContexts and adds
+    an init container, which the template must size."""
     from policies import pod_security
 
     pooler = named(pooled, "orders-pooler-pooler").inputs
     assert pod_security.runs_pods(named(pooled, "orders-pooler-pooler").type)
-    weakened = json.loads(json.dumps(pooler))
-    del weakened["spec"]["template"]["spec"]["containers"][0]["securityContext"]
     assert serious(analyzer.analyze_manifests([pooler])) == []
-    assert any("allowPrivilegeEscalation" in f.message for f in serious(analyzer.analyze_manifests([weakened])))
+    unsized = json.loads(json.dumps(pooler))
+    del unsized["spec"]["template"]["spec"]["initContainers"]
+    assert any('container "bootstrap-controller"' in f.message for f in serious(analyzer.analyze_manifests([unsized])))
+    dead = json.loads(json.dumps(pooler))
+    dead["spec"]["template"]["spec"]["containers"][0]["securityContext"] = {"allowPrivilegeEscalation": True}
+    assert serious(analyzer.analyze_manifests([dead])) == []  # overwritten by the operator: never reaches the API server
 
 
 def test_pooler_config_errors_name_the_fix():
