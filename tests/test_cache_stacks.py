@@ -4,6 +4,7 @@ to the rest of a stack, through the whole stack load (file, key path and a fix t
 
 from __future__ import annotations
 
+import copy
 import json
 
 import pytest
@@ -182,7 +183,8 @@ def test_e2e_counts_the_cache_pods_the_statefulset_controller_runs(rendered):
 
     from e2e.run import pods_admitted
 
-    workloads = [o for o in rendered["local"].kubernetes_objects() if o["kind"] in ("Deployment", "StatefulSet")]
+    # Copies: the rendering is the session's, shared by every test.
+    workloads = [copy.deepcopy(o) for o in rendered["local"].kubernetes_objects() if o["kind"] in ("Deployment", "StatefulSet")]
     assert sorted(w["metadata"]["name"] for w in workloads) == ["api", "cache", "web"]
     pods = []
     for workload in workloads:
