@@ -730,6 +730,12 @@ BAD_NAMES = ["", "Web", "with space", "under_score", "-lead", "trail-", "x" * 64
 BAD_NUMBERS = [-1, 0, 1, 80, 1023, 65536, 2**31, 2**63, -(2**63), 10**30, 1.5, -0.0, 1e308, float("inf")]
 
 
+def _list_at(values: dict, key: str) -> list:
+    """values[key] when an earlier mutation left it a list, else []."""
+    found = values.get(key)
+    return found if isinstance(found, list) else []
+
+
 def _set_at(values, path, new) -> None:
     _parent(values, path)[path[-1]] = new
 
@@ -809,13 +815,14 @@ def mutated_case(draw, stacks=STACKS) -> Case:
                 path = draw(st.sampled_from(strings))
                 _set_at(values, path, _parent(values, path)[path[-1]] + "\n")
         elif kind == "unquoted-date":  # what the CLI passes for an unquoted date (tools/stack_yaml.py)
-            services = [s for s in values.get("services", []) if isinstance(s, dict) and isinstance(s.get("env", {}), dict)]
+            services = [s for s in _list_at(values, "services") if isinstance(s, dict) and isinstance(s.get("env", {}), dict)]
             if services:
                 draw(st.sampled_from(services)).setdefault("env", {})["RELEASED"] = draw(st.sampled_from(["2026-11-30 00:00:00 +0000 UTC", "2026-11-30 09:15:00 +0200 +0200"]))
         elif kind == "top-level-typo":
             values[draw(st.sampled_from(["servics", "monitorng", "acess", "databse", "ingres", "quotas"]))] = draw(json_value)
         elif kind == "name-neighbour":  # a service named like an object another entry makes (components/object_names.py)
-            services, others = values.get("services"), [d.get("name") for d in values.get("databases", []) + values.get("caches", []) if isinstance(d, dict)]
+            services = values.get("services")
+            others = [d.get("name") for d in _list_at(values, "databases") + _list_at(values, "caches") if isinstance(d, dict)]
             if isinstance(services, list) and services and isinstance(services[0], dict) and others:
                 other = draw(st.sampled_from([name for name in others if isinstance(name, str)] or ["x"]))
                 neighbour = {k: v for k, v in services[0].items() if k not in ("migrations", "tasks", "secretEnv")}
