@@ -6,7 +6,8 @@ A backing service component (DatabaseCluster, Cache) provides:
 - `secret_refs()`: its credentials as env read from its own Secret by the kubelet (never a literal in a spec);
 - `rollout_secrets()`: the secret values whose change must restart the workload's pods (env from a Secret is read
   when a container starts), folded into the pod template's keyed checksum;
-- `client_names`: who may connect (the pods' app.kubernetes.io/name); it opens its NetworkPolicies to them itself.
+- `client_names`: who may connect (the pods' app.kubernetes.io/name); it opens its NetworkPolicies to them itself;
+- `keda_sources()`: its name -> what a KEDA trigger of its users (postgresql, redis) reads it with.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from dataclasses import dataclass
 from typing import Protocol
 
 import pulumi
+
+from components.autoscaling import SecretKey
 
 
 @dataclass
