@@ -443,6 +443,14 @@ def _prod_image_problems(raw: dict[str, Any], project: str, stack: str) -> list[
     for path, image, pinned in images:
         if DIGEST.search(image):
             continue
+        if "@" in image:  # a digest, but not sha256 with 64 hex digits: no tag to drop, the digest to correct
+            named = image.split("@", 1)[0]
+            problems.append(
+                f"{project}:{path}: '{image}' has a malformed digest; prod pins images by a sha256 digest of 64 hex "
+                f"digits. Fix: `pulumi config set --stack {stack} --path '{path}' '{named}@sha256:<digest>'` (the digest: "
+                f"`docker buildx imagetools inspect {named}`)"
+            )
+            continue
         problems.append(
             f"{project}:{path}: '{image}' is pinned by tag; prod pins images by digest (the policy pack requires it "
             f"there). Fix: `pulumi config set --stack {stack} --path '{path}' '{pinned}@sha256:<digest>'` (the digest: "

@@ -93,3 +93,13 @@ def test_a_long_value_is_shortened_in_its_message():
     problems = problems_for(lambda values, secret_keys: values["quota"].update(requestsCpu="x" * 500))
     [problem] = [p for p in problems if p.startswith("platform:quota.requestsCpu:")]
     assert "x" * 100 not in problem and problem.endswith("...')")
+
+
+def test_a_malformed_prod_digest_is_named_as_such_with_a_working_fix():
+    def shorten_digest(values, secret_keys):
+        image = web(values)["image"]
+        web(values)["image"] = image[:-1]  # 63 hex digits
+
+    [problem] = [p for p in problems_for(shorten_digest, "prod") if p.startswith("platform:services[0].image:")]
+    assert "has a malformed digest" in problem
+    assert "@sha256@sha256" not in problem and "--path 'services[0].image' 'web@sha256:<digest>'" in problem
