@@ -189,7 +189,7 @@ JSON_FORMAT_VERSION = 1
 
 
 def to_json(result: PreviewResult, diff: stack_diff.StackDiff | None = None) -> dict[str, Any]:
-    """The preview as a stable document (README, "Offline preview JSON"); secrets masked."""
+    """The preview as a stable document (README, "Offline preview": JSON output); secrets masked."""
     rendering = result.rendering
     resources = []
     for r in tree_order(rendering.resources):
