@@ -596,10 +596,13 @@ def _plaintext_secret_problems(raw: dict[str, Any], project: str, stack: str) ->
                 if location[-2:-1] in (("selectorLabels",), ("annotations",)) or location[-1:] in (("roleArn",), ("awsRoleArn",))
                 else f"plain config is stored in plaintext in Pulumi.{stack}.yaml"
             )
+            # Never "make it a secret": the platform reads this setting as plain config only. A credential has keys
+            # of its own where the platform needs one.
             problems.append(
-                f"{project}:{_key_path(location)}: looks like {shape}; {where}. Remove it: a credential belongs in "
-                f"encrypted config (`pulumi config set --secret --stack {stack} <key> <value>`), which a service "
-                "reads through 'secretEnv'"
+                f"{project}:{_key_path(location)}: looks like {shape}; {where}. Take the credential out of this "
+                "setting: the platform reads it as plain config only. Credentials go where the platform asks for them "
+                "(backups.credentials, monitoring.alerting receivers, a cache's passwordKey, a service's secretEnv), "
+                f"each set with `pulumi config set --secret --stack {stack} <key> <value>`"
             )
     return problems
 

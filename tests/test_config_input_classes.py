@@ -103,3 +103,12 @@ def test_a_malformed_prod_digest_is_named_as_such_with_a_working_fix():
     [problem] = [p for p in problems_for(shorten_digest, "prod") if p.startswith("platform:services[0].image:")]
     assert "has a malformed digest" in problem
     assert "@sha256@sha256" not in problem and "--path 'services[0].image' 'web@sha256:<digest>'" in problem
+
+
+def test_a_credential_in_a_platform_setting_is_not_advised_into_a_secret_of_that_setting():
+    def url_with_password(values, secret_keys):
+        values["monitoring"]["runbookUrlTemplate"] = "https://deploy:s3cr3t-Pa55word@runbooks.example.com/{alert}"
+
+    [problem] = [p for p in problems_for(url_with_password, "staging") if p.startswith("platform:monitoring.runbookUrlTemplate:")]
+    assert "Take the credential out of this setting: the platform reads it as plain config only" in problem
+    assert "s3cr3t" not in problem
