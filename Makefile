@@ -44,7 +44,7 @@ bench: $(INSTALLED)
 	$(BIN)/python -m benchmarks.scaling
 
 ## toolchain: build the real Pulumi CLI, kubernetes provider and local control plane from Go modules (cached
-## outside the work tree: ${PLATFORM_E2E_CACHE:-~/.cache/platform-e2e}); a cold build takes about 45-50 minutes on 2 idle cores
+## outside the work tree: ${PLATFORM_E2E_CACHE:-~/.cache/platform-e2e}); a cold build takes an estimated 45-55 minutes on 2 idle cores
 toolchain:
 	e2e/toolchain.sh
 
