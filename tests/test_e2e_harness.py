@@ -6,7 +6,6 @@ import os
 import sys
 from types import SimpleNamespace
 
-import pytest
 import yaml
 
 from e2e import compare, launchers, run, stacks

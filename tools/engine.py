@@ -9,7 +9,6 @@ Tests, the offline preview and the policy pack all work from that record.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import runpy
 import sys
