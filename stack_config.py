@@ -342,7 +342,7 @@ def _describe(error: dict[str, Any], project: str, stack: str) -> str:
     return f"{where}: {error['msg'].removeprefix('Value error, ')}{shown}"
 
 
-def _secret_keys_in(raw: dict[str, Any]) -> dict[str, str]:
+def secret_keys_in(raw: dict[str, Any]) -> dict[str, str]:
     """The secret config keys named by the (possibly invalid) raw config, with what each is for.
 
     Read from the raw values rather than the model so that secret problems are reported together with
@@ -705,7 +705,8 @@ def load(
         ]
     problems += [f"{project}:{_key_path(where)}: {why}" for where, why in numbers.items()]
     config = None if numbers else config
-    problems += _secret_problems(_secret_keys_in(raw), project, stack, read_value, is_secret)
+    named_secrets = secret_keys_in(raw)
+    problems += _secret_problems(named_secrets, project, stack, read_value, is_secret)
     problems += _data_safety_problems(raw, project, stack)
     problems += _prod_image_problems(raw, project, stack)
     problems += _edge_problems(raw, project, stack)
@@ -717,7 +718,7 @@ def load(
     problems += _unquoted_time_problems(raw, project, stack)
     problems += [f"{project}:{_key_path(where)}: {why}" for where, why in postgres_parameter_problems(raw.get("databases"))]
     # Which encrypted values are orphans is known only when every key that names one is valid.
-    problems += _unknown_key_problems(config_keys or (), _secret_keys_in(raw), project, stack, is_secret, config is not None)
+    problems += _unknown_key_problems(config_keys or (), named_secrets, project, stack, is_secret, config is not None)
     if config is not None:  # what needs the whole validated config: defaults filled in, quantities checked
         problems += scaling_problems(config.services, config.environment.value, config.databases, project, stack)
         problems += capacity_problems(config, project, stack)

@@ -119,7 +119,7 @@ def synthetic_config(services: int, stack: str = STACK, project_dir: Path = engi
         synthetic[key("caches")] = json.dumps(caches)
     # Secrets only the template services named (one service copies only the first): a stack keeps no unused secret.
     values = {name.split(":", 1)[1]: json.loads(text) if text[:1] in "[{" else text for name, text in synthetic.items()}
-    named = stack_config._secret_keys_in(values)
+    named = stack_config.secret_keys_in(values)
     unused = [full for full in secret_keys if full.split(":", 1)[1] not in named]
     return {name: text for name, text in synthetic.items() if name not in unused}, [k for k in secret_keys if k not in unused]
 

@@ -89,7 +89,7 @@ def stack_file_without_secrets(stack: str, overrides: dict[str, Any]) -> tuple[d
             config[key] = value
     # A secret the overridden config no longer names (prod's kubeconfig, once `kubernetes` renders to a folder) is
     # not set: the program refuses an encrypted value nothing uses, as a user would remove it.
-    named = stack_config._secret_keys_in({key.split(":", 1)[-1]: value for key, value in config.items()})
+    named = stack_config.secret_keys_in({key.split(":", 1)[-1]: value for key, value in config.items()})
     return {"config": config}, [key for key in secret_keys if key.split(":", 1)[-1] in named]
 
 

@@ -679,7 +679,7 @@ def valid_case(draw, stacks=STACKS, env_values=safe_env, runbook_templates=None)
     # Names chosen to recreate one another's object names (NAME_SUFFIXES) sometimes do: such a config is not valid
     # (stack_config refuses it, components/object_names.py); the `name-neighbour` mutation makes them on purpose.
     assume(not object_names.collisions(object_names.claims(values)))
-    named = stack_config._secret_keys_in(values)
+    named = stack_config.secret_keys_in(values)
     for key in [key for key in secret_keys if key not in named]:
         values.pop(key, None)
         secret_keys.discard(key)

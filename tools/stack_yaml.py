@@ -364,30 +364,21 @@ def config_string(value: Any) -> tuple[str, bool]:
         return str(value), False
     if isinstance(value, float):
         return go_float_json(value), False
-    _check_finite(value)
-    return json.dumps(_integral_floats_as_ints(value), ensure_ascii=False, separators=(",", ":")), True
+    return json.dumps(_as_the_program_gets_them(value), ensure_ascii=False, separators=(",", ":")), True
 
 
-def _check_finite(value: Any) -> None:
-    if isinstance(value, float):
-        go_float_json(value)
-    elif isinstance(value, dict):
-        for item in value.values():
-            _check_finite(item)
-    elif isinstance(value, list):
-        for item in value:
-            _check_finite(item)
-
-
-def _integral_floats_as_ints(value: Any) -> Any:
+def _as_the_program_gets_them(value: Any) -> Any:
     """Numbers inside a structured value as the program receives them: the CLI keeps them as JSON numbers that it
-    reads back as int64 or else float64, and Go writes an integral float64 below 1e21 without a fraction."""
+    reads back as int64 or else float64, Go writes an integral float64 below 1e21 without a fraction, and it cannot
+    write NaN or an infinity at all (go_float_json raises, as the CLI refuses the file)."""
     if isinstance(value, int) and not isinstance(value, bool) and not _INT64[0] <= value <= _INT64[1]:
         value = float(value)
-    if isinstance(value, float) and value.is_integer() and abs(value) < 1e21:
-        return int(go_float_json(value))  # Go's shortest digits: 1.2345678901234567e19 is 12345678901234567000
+    if isinstance(value, float):
+        text = go_float_json(value)
+        if value.is_integer() and abs(value) < 1e21:
+            return int(text)  # Go's shortest digits: 1.2345678901234567e19 is 12345678901234567000
     if isinstance(value, dict):
-        return {key: _integral_floats_as_ints(item) for key, item in value.items()}
+        return {key: _as_the_program_gets_them(item) for key, item in value.items()}
     if isinstance(value, list):
-        return [_integral_floats_as_ints(item) for item in value]
+        return [_as_the_program_gets_them(item) for item in value]
     return value
